@@ -1,0 +1,20 @@
+# Turns deploy/sql/NNN_name.sql into a C table {version, name, sql} compiled into libcasewatch,
+# so the binary knows exactly which schema versions it understands.
+# Invoked at build time: cmake -DOUT=file.c "-DFILES=a.sql;b.sql" -P embed_migrations.cmake
+set(body "/* generated from deploy/sql by embed_migrations.cmake; do not edit */\n")
+string(APPEND body "#include \"casewatch/migrations.h\"\n\nconst cw_migration_t cw_migrations[] = {\n")
+set(count 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  string(REGEX MATCH "^0*([0-9]+)_" _ ${name})
+  set(ver ${CMAKE_MATCH_1})
+  file(READ ${f} sql)
+  string(REPLACE "\\" "\\\\" sql "${sql}")
+  string(REPLACE "\"" "\\\"" sql "${sql}")
+  string(REPLACE "\n" "\\n\"\n     \"" sql "${sql}")
+  string(APPEND body "    {${ver}, \"${name}\",\n     \"${sql}\"},\n")
+  math(EXPR count "${count}+1")
+endforeach()
+string(APPEND body "};\nconst int cw_migrations_count = ${count};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})

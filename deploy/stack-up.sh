@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# stack-up.sh — bring up everything casewatchd needs, locally, in DIR: a private PostgreSQL
+# (pg-up.sh DIR/pg) and the embedded Kafka broker (broker-up.sh DIR/kafka), and write
+# DIR/casewatch.ini pointing the daemon at both.
+#
+# Owns DIR/pg, DIR/kafka, DIR/casewatch.ini and DIR/stack.env (all settings, also printed on
+# stdout as shell assignments). If the broker cannot start, PostgreSQL is stopped again.
+# Tear down with stack-down.sh DIR [--purge]. Then: casewatchd -c DIR/casewatch.ini
+set -euo pipefail
+
+PROG=stack-up.sh
+
+usage() {
+    cat <<EOF
+usage: $PROG DIR [casewatch-broker options...]
+
+Start PostgreSQL (DIR/pg) and casewatch-broker (DIR/kafka), write DIR/casewatch.ini and
+print the settings (CW_PG_*, CW_KAFKA_BOOTSTRAP, CW_CONFIG) as shell assignments.
+Options after DIR go to casewatch-broker (e.g. --brokers 3).
+
+Environment: CW_BIN_DIR (casewatch-broker), CW_PG_BINDIR (PostgreSQL binaries)
+EOF
+}
+
+die() {
+    echo "$PROG: error: $*" >&2
+    exit 1
+}
+
+case "${1:-}" in
+'') usage >&2; exit 2 ;;
+-h | --help) usage; exit 0 ;;
+-*) echo "$PROG: the first argument must be DIR" >&2; usage >&2; exit 2 ;;
+esac
+DIR=$1
+shift
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd -P)
+# As root, the server runs as postgres and must be able to reach DIR/pg.
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$DIR"; then
+    echo "$PROG: making $DIR searchable (o+x) so that user postgres can reach $DIR/pg" >&2
+    chmod o+x "$DIR"
+fi
+
+pg_env=$("$here/pg-up.sh" "$DIR/pg") || die "PostgreSQL did not start (see above)"
+eval "$pg_env"
+
+if ! kafka_env=$("$here/broker-up.sh" "$DIR/kafka" "$@"); then
+    "$here/pg-down.sh" "$DIR/pg" >&2 || true
+    die "casewatch-broker did not start (see above); PostgreSQL stopped again"
+fi
+eval "$kafka_env"
+
+CONFIG=$DIR/casewatch.ini
+cat >"$CONFIG.tmp" <<EOF
+[daemon]
+log_level = info
+batch_max_events = 2000
+batch_max_wait_ms = 50
+max_message_bytes = 1048576
+
+[postgres]
+conninfo = $CW_PG_CONNINFO
+
+[topics]
+events = casewatch.case-events,casewatch.hearing-events
+dead_letter = casewatch.dead-letters
+alerts = casewatch.alerts
+metrics = casewatch.metrics
+
+[kafka]
+bootstrap.servers = $CW_KAFKA_BOOTSTRAP
+group.id = casewatch
+session.timeout.ms = 6000
+heartbeat.interval.ms = 500
+EOF
+mv -f "$CONFIG.tmp" "$CONFIG"
+
+{
+    printf '%s\n' "$pg_env"
+    printf '%s\n' "$kafka_env"
+    echo "CW_CONFIG=$CONFIG"
+} >"$DIR/stack.env.tmp"
+mv -f "$DIR/stack.env.tmp" "$DIR/stack.env"
+cat "$DIR/stack.env"
+echo "$PROG: up; run: casewatchd -c $CONFIG   (stop: stack-down.sh $DIR)" >&2

@@ -1,0 +1,55 @@
+/*
+ * common.h — the error enum, the allocation family and small helpers every module shares.
+ *
+ * Allocation failure is not a condition casewatch tries to survive: cw_malloc() and friends
+ * abort with a message, so no caller checks for NULL.
+ */
+#ifndef CASEWATCH_COMMON_H
+#define CASEWATCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define CW_WUR __attribute__((warn_unused_result))
+#define CW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define CW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/** One error space for the whole code base: 0 is success, failures are negative. */
+typedef enum cw_err {
+    CW_OK = 0,
+    CW_ERR = -1,          /**< generic failure, detail in errstr / log */
+    CW_ERR_AGAIN = -2,    /**< not now: retry later (transient) */
+    CW_ERR_INVALID = -3,  /**< bad argument or bad input */
+    CW_ERR_CONFIG = -4,   /**< configuration error */
+    CW_ERR_IO = -5,       /**< system call or socket failure */
+    CW_ERR_DB = -6,       /**< PostgreSQL failure */
+    CW_ERR_KAFKA = -7,    /**< librdkafka failure */
+    CW_ERR_SCHEMA = -8,   /**< database schema newer than this binary */
+    CW_ERR_NOTFOUND = -9, /**< no such object */
+    CW_ERR_FENCED = -10,  /**< another owner advanced our offsets: state must be reloaded */
+} cw_err_t;
+
+/** @brief Human-readable name of an error code; never NULL, static storage. */
+const char *cw_err_str(cw_err_t err);
+
+/** @brief malloc that aborts on failure. Caller frees with free(). */
+void *cw_malloc(size_t n);
+/** @brief calloc that aborts on failure. Caller frees with free(). */
+void *cw_calloc(size_t nmemb, size_t size);
+/** @brief realloc that aborts on failure. */
+void *cw_realloc(void *p, size_t n);
+/** @brief strdup that aborts on failure; NULL in gives NULL out. Caller frees. */
+char *cw_strdup(const char *s);
+/** @brief strndup that aborts on failure. Caller frees. */
+char *cw_strndup(const char *s, size_t n);
+
+/** @brief Wall clock in UTC milliseconds since the epoch. */
+int64_t cw_now_ms(void);
+/** @brief Monotonic clock in milliseconds (for timeouts and latency, never for data). */
+int64_t cw_mono_ms(void);
+
+/** @brief snprintf into a fixed buffer, always NUL-terminated, truncating silently. */
+void cw_strlcpy(char *dst, const char *src, size_t dstsz);
+
+#endif

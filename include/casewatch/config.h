@@ -1,0 +1,88 @@
+/*
+ * config.h — casewatchd's configuration: an INI file read with libinih into a cw_config_t.
+ *
+ * Keys are described by one declarative table (name, type, default, bounds, reloadable) in
+ * config.c. Every librdkafka property passes through unchanged from the [kafka] section (both
+ * clients), [kafka.consumer] and [kafka.producer]; it is validated by librdkafka itself at load
+ * time so a typo stops startup with file:line. A load that fails leaves nothing behind: the
+ * caller keeps whatever config it had (a reload keeps the old one).
+ */
+#ifndef CASEWATCH_CONFIG_H
+#define CASEWATCH_CONFIG_H
+
+#include "casewatch/common.h"
+#include "casewatch/log.h"
+
+#include <librdkafka/rdkafka.h>
+
+/** One pass-through property ("bootstrap.servers" = "…") and the line it came from. */
+typedef struct cw_config_kv {
+    char *key;
+    char *value;
+    int line;
+} cw_config_kv_t;
+
+typedef struct cw_config_kvlist {
+    cw_config_kv_t *items;
+    int count;
+} cw_config_kvlist_t;
+
+typedef struct cw_config {
+    char *path; /**< the file it was read from */
+
+    /* [daemon] */
+    cw_log_level_t log_level;
+    bool log_json;
+    int batch_max_events;     /**< a batch is committed when it holds this many events … */
+    int batch_max_wait_ms;    /**< … or when its first event is this old */
+    int max_message_bytes;    /**< larger messages are dead-lettered as too_large */
+    int backoff_initial_ms;   /**< first reconnect delay after a PostgreSQL failure */
+    int backoff_max_ms;       /**< cap of the exponential back-off */
+    int shutdown_timeout_ms;  /**< TERM/INT: exit after at most this long */
+
+    /* [postgres] */
+    char *pg_conninfo; /**< libpq conninfo string (may hold sslmode etc.) */
+
+    /* [topics] */
+    char **event_topics; /**< co-partitioned input topics, keyed by case_id */
+    int n_event_topics;
+    char *dead_letter_topic;
+    char *alerts_topic;
+    char *metrics_topic;
+
+    /* [kafka], [kafka.consumer], [kafka.producer] — librdkafka properties, passed through */
+    cw_config_kvlist_t kafka;
+    cw_config_kvlist_t kafka_consumer;
+    cw_config_kvlist_t kafka_producer;
+} cw_config_t;
+
+/**
+ * @brief Read and validate a configuration file.
+ * @param path    the INI file
+ * @param errstr  on failure receives every problem, one per line, each "file:line: what was
+ *                expected" (line 0 for a missing key)
+ * @returns a new config (caller frees with cw_config_free()) or NULL on any error.
+ */
+cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz);
+
+/** @brief Free a config; NULL is allowed. */
+void cw_config_free(cw_config_t *cfg);
+
+/**
+ * @brief Build a librdkafka conf for a consumer (is_consumer) or producer from [kafka] plus the
+ * client-specific section, after the given defaults (overridable by the user).
+ * @returns a conf the caller owns (rd_kafka_new takes it over on success), or NULL with errstr.
+ */
+rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
+                                      const char *const *defaults, char *errstr, size_t errsz);
+
+/**
+ * @brief Names of keys whose value differs between two configs and cannot change at runtime.
+ * Fills buf with a comma-separated list; empty when a reload can apply everything.
+ */
+void cw_config_diff_static(const cw_config_t *a, const cw_config_t *b, char *buf, size_t bufsz);
+
+/** @brief Copy every key marked reloadable from src into dst (the live config). */
+void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * pipeline.h — casewatchd's ingest: consumer → decode/validate → batch → one PostgreSQL
+ * transaction → outputs. Wires the consumer, the store, the publisher and the casebook.
+ *
+ * Guarantees (see README "Reliability"):
+ *  - each batch is ONE transaction writing event_log rows (the event_id primary key makes a
+ *    duplicate a no-op), the changed cases, dead letters and the next offset of every
+ *    partition it read, advanced only from the value this daemon last read (fence);
+ *  - on assignment, state and offsets are loaded from PostgreSQL before consumption starts;
+ *  - any failed transaction or lost connection discards the uncommitted batches, reloads
+ *    state and rewinds the consumer to the stored offsets once the database is back;
+ *  - dead letters are published to their topic only after commit, and marked sent on the
+ *    delivery report (re-sent after a restart if the mark was not stored).
+ */
+#ifndef CASEWATCH_PIPELINE_H
+#define CASEWATCH_PIPELINE_H
+
+#include "casewatch/common.h"
+#include "casewatch/config.h"
+#include "casewatch/event.h"
+
+#include <event2/event.h>
+
+typedef struct cw_pipeline cw_pipeline_t;
+
+#define CW_PIPELINE_MAX_KINDS 64
+
+/** Counters since start; read-only for the caller. */
+typedef struct cw_pipeline_stats {
+    uint64_t consumed;        /**< messages read from Kafka and accepted into a batch */
+    uint64_t applied;         /**< new events committed */
+    uint64_t duplicates;      /**< events whose event_id was already applied */
+    uint64_t dead_letters;    /**< messages rejected and committed as dead letters */
+    uint64_t dead_by_reason[CW_REJECT__COUNT];
+    uint64_t applied_by_kind[CW_PIPELINE_MAX_KINDS];
+    uint64_t batches;         /**< transactions committed */
+    uint64_t commit_failures; /**< transactions that failed (followed by a resync) */
+    uint64_t fenced;          /**< of which: offsets moved by another owner */
+    uint64_t resyncs;         /**< state reloads and consumer rewinds */
+    uint64_t stale_skipped;   /**< messages below the position already consumed */
+    uint64_t offset_resets;   /**< partitions restarted because their offset left the log */
+    uint64_t dl_published;    /**< dead letters confirmed on the dead-letter topic */
+    int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
+    size_t cases_in_memory;
+    int partitions_owned;
+} cw_pipeline_stats_t;
+
+/**
+ * @brief Create the pipeline: connects to PostgreSQL (migrating it) and joins the group.
+ * @param cfg borrowed; must outlive the pipeline
+ * @returns the pipeline or NULL with errstr (bad Kafka settings). Transient faults (database
+ *          or broker down) are not errors: they are retried for ever.
+ */
+cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, char *errstr,
+                               size_t errsz);
+
+/**
+ * @brief Stop gracefully: stop consuming, commit what is batched if the database is up (or
+ * drop it: it was not stored, so it is read again next time), leave the group, flush outputs;
+ * then call on_stopped (once).
+ */
+void cw_pipeline_stop(cw_pipeline_t *p, void (*on_stopped)(void *arg), void *arg);
+
+/** @brief Non-NULL when the pipeline cannot continue (schema newer than the binary). */
+const char *cw_pipeline_fatal(const cw_pipeline_t *p);
+
+/** @brief Current counters (borrowed). */
+const cw_pipeline_stats_t *cw_pipeline_stats(cw_pipeline_t *p);
+
+/** @brief Apply a reloadable config change (batch sizes, log level); cfg borrowed. */
+void cw_pipeline_reconfigure(cw_pipeline_t *p, const cw_config_t *cfg);
+
+/** @brief Free everything (after stop, or at once on a hard exit path). */
+void cw_pipeline_destroy(cw_pipeline_t *p);
+
+#endif

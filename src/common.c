@@ -1,0 +1,100 @@
+/*
+ * common.c — error names, the aborting allocation family and clocks.
+ */
+#include "casewatch/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *cw_err_str(cw_err_t err)
+{
+    switch (err) {
+    case CW_OK: return "ok";
+    case CW_ERR: return "error";
+    case CW_ERR_AGAIN: return "try again";
+    case CW_ERR_INVALID: return "invalid argument or input";
+    case CW_ERR_CONFIG: return "configuration error";
+    case CW_ERR_IO: return "i/o error";
+    case CW_ERR_DB: return "database error";
+    case CW_ERR_KAFKA: return "kafka error";
+    case CW_ERR_SCHEMA: return "database schema is newer than this binary";
+    case CW_ERR_NOTFOUND: return "not found";
+    case CW_ERR_FENCED: return "offsets advanced by another owner";
+    }
+    return "unknown error";
+}
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "casewatch: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *cw_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *cw_calloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+    if (!p)
+        oom(nmemb * size);
+    return p;
+}
+
+void *cw_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *cw_strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        oom(strlen(s) + 1);
+    return d;
+}
+
+char *cw_strndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (!d)
+        oom(n + 1);
+    return d;
+}
+
+int64_t cw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cw_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cw_strlcpy(char *dst, const char *src, size_t dstsz)
+{
+    if (!dstsz)
+        return;
+    size_t n = strlen(src);
+    if (n >= dstsz)
+        n = dstsz - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}

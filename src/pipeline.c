@@ -1,0 +1,1149 @@
+/*
+ * pipeline.c — the exactly-once ingest loop of casewatchd.
+ *
+ * Owns the consumer, store, publisher and casebook, the owned partition slots, the batch
+ * being built and the batch being committed. States:
+ *
+ *   IDLE     no partitions owned (before the first assignment, between revoke and assign)
+ *   LOADING  partitions owned; their offsets and cases are being read from PostgreSQL; the
+ *            consumer is unassigned or paused and anything it hands over is ignored
+ *   RUNNING  consuming into batches, committing one transaction at a time
+ *   REVOKING the group took the partitions: finish the batch in flight, then let go
+ *   STOPPING shutting down
+ *
+ * A batch commit takes two round trips: (1) BEGIN + insert into event_log returning which
+ * events are new, (2) the case rows of the cases those events changed, dead letters, offset
+ * advance (fenced) and COMMIT. Memory is updated between the two; if anything fails the
+ * memory is discarded and reloaded from PostgreSQL, the durable truth.
+ */
+#include "casewatch/pipeline.h"
+#include "casewatch/casebook.h"
+#include "casewatch/consumer.h"
+#include "casewatch/log.h"
+#include "casewatch/publisher.h"
+#include "casewatch/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum pstate { P_IDLE, P_LOADING, P_RUNNING, P_REVOKING, P_STOPPING, P_STOPPED } pstate_t;
+
+static const char *const pstate_names[] = {"idle",     "loading",  "running",
+                                           "revoking", "stopping", "stopped"};
+
+typedef struct part_slot {
+    char *topic;
+    int32_t partition;
+    int64_t committed; /* next_offset stored in PostgreSQL: the fence's expected value */
+    int64_t consumed;  /* next offset expected from Kafka */
+} part_slot_t;
+
+typedef struct batch_ev {
+    cw_event_t ev;
+    int slot;
+    int64_t offset;
+    bool is_new; /* not yet in event_log (set by the first round trip) */
+} batch_ev_t;
+
+typedef struct dead_letter {
+    cw_reject_t reason;
+    char *detail;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    void *key;
+    size_t keylen;
+    void *payload;
+    size_t len;
+    rd_kafka_headers_t *headers; /* the original headers, copied */
+} dead_letter_t;
+
+/* identifies a dead letter in flight to the dead-letter topic */
+typedef struct dl_ref {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} dl_ref_t;
+
+typedef struct batch {
+    batch_ev_t *evs;
+    int nev, capev;
+    dead_letter_t *dls;
+    int ndl, capdl;
+    int64_t *part_next; /* per slot: next offset after this batch, -1 = untouched */
+    int nslots;
+    bool touched;
+    int64_t started_mono;
+    /* event_id set of this batch, to drop in-batch duplicates before the database sees them */
+    char **ids;
+    size_t idcap, nids;
+} batch_t;
+
+struct cw_pipeline {
+    struct event_base *base;
+    const cw_config_t *cfg;
+    cw_store_t *store;
+    cw_consumer_t *consumer;
+    cw_publisher_t *publisher;
+    cw_casebook_t *book;
+
+    pstate_t state;
+    part_slot_t *slots;
+    int nslots;
+    uint64_t gen;     /* bumped by every assignment change: stale loads are ignored */
+    bool need_load;   /* owned partitions must be (re)loaded before consuming */
+    bool load_inflight;
+    bool paused;
+    bool republished; /* unpublished dead letters were re-sent after start */
+    char *fatal;
+
+    batch_t *building;
+    batch_t *inflight;
+    int64_t commit_started;
+
+    dl_ref_t *marks; /* dead letters confirmed on the topic, to record as published */
+    int nmarks, capmarks;
+    int dl_pending;  /* dead letters handed to the publisher, not yet reported */
+
+    struct event *ev_batch_timer, *ev_flush_now, *ev_housekeeping, *ev_stop_poll;
+    void (*on_stopped)(void *);
+    void *stopped_arg;
+    bool stop_requested;
+    bool consumer_closing;
+    int64_t last_stats_log;
+
+    cw_pipeline_stats_t stats;
+};
+
+static void maybe_flush(cw_pipeline_t *p);
+static void resync(cw_pipeline_t *p, const char *why);
+static void try_load(cw_pipeline_t *p);
+static void check_revoke_done(cw_pipeline_t *p);
+static void check_stop(cw_pipeline_t *p);
+
+static void set_state(cw_pipeline_t *p, pstate_t s)
+{
+    if (p->state != s)
+        cw_log_debug("pipeline: %s -> %s", pstate_names[p->state], pstate_names[s]);
+    p->state = s;
+}
+
+/* ------------------------------------------------------------------ batches */
+
+static batch_t *batch_new(int nslots)
+{
+    batch_t *b = cw_calloc(1, sizeof(*b));
+    b->nslots = nslots;
+    b->part_next = cw_malloc(sizeof(int64_t) * (size_t)(nslots ? nslots : 1));
+    for (int i = 0; i < nslots; i++)
+        b->part_next[i] = -1;
+    return b;
+}
+
+static void dead_letter_fini(dead_letter_t *d)
+{
+    free(d->detail);
+    free(d->topic);
+    free(d->key);
+    free(d->payload);
+    if (d->headers)
+        rd_kafka_headers_destroy(d->headers);
+}
+
+static void batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->nev; i++)
+        cw_event_fini(&b->evs[i].ev);
+    for (int i = 0; i < b->ndl; i++)
+        dead_letter_fini(&b->dls[i]);
+    free(b->evs);
+    free(b->dls);
+    free(b->part_next);
+    free(b->ids);
+    free(b);
+}
+
+static int batch_size(const batch_t *b)
+{
+    return b->nev + b->ndl;
+}
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Insert id into the batch's id set; false when it was already there. The set borrows the
+ * strings from the batch's events. */
+static bool batch_id_add(batch_t *b, char *id)
+{
+    if ((b->nids + 1) * 2 > b->idcap) {
+        size_t ncap = b->idcap ? b->idcap * 2 : 1024;
+        char **n = cw_calloc(ncap, sizeof(char *));
+        for (size_t i = 0; i < b->idcap; i++) {
+            if (!b->ids[i])
+                continue;
+            size_t j = str_hash(b->ids[i]) & (ncap - 1);
+            while (n[j])
+                j = (j + 1) & (ncap - 1);
+            n[j] = b->ids[i];
+        }
+        free(b->ids);
+        b->ids = n;
+        b->idcap = ncap;
+    }
+    size_t j = str_hash(id) & (b->idcap - 1);
+    while (b->ids[j]) {
+        if (!strcmp(b->ids[j], id))
+            return false;
+        j = (j + 1) & (b->idcap - 1);
+    }
+    b->ids[j] = id;
+    b->nids++;
+    return true;
+}
+
+/* ------------------------------------------------------------------ slots */
+
+static void slots_free(cw_pipeline_t *p)
+{
+    for (int i = 0; i < p->nslots; i++)
+        free(p->slots[i].topic);
+    free(p->slots);
+    p->slots = NULL;
+    p->nslots = 0;
+    p->stats.partitions_owned = 0;
+}
+
+static int slot_find(const cw_pipeline_t *p, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i].partition == partition && !strcmp(p->slots[i].topic, topic))
+            return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ loading partitions */
+
+typedef struct load_ctx {
+    cw_pipeline_t *p;
+    uint64_t gen;
+} load_ctx_t;
+
+static int64_t parse_i64(const char *s)
+{
+    return strtoll(s, NULL, 10);
+}
+
+static void load_offsets_result(void *arg, const PGresult *res)
+{
+    load_ctx_t *lc = arg;
+    cw_pipeline_t *p = lc->p;
+    if (lc->gen != p->gen)
+        return;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int s = slot_find(p, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
+        if (s < 0)
+            continue;
+        p->slots[s].committed = p->slots[s].consumed = parse_i64(PQgetvalue(res, r, 2));
+    }
+}
+
+static void load_cases_result(void *arg, const PGresult *res)
+{
+    load_ctx_t *lc = arg;
+    cw_pipeline_t *p = lc->p;
+    if (lc->gen != p->gen)
+        return;
+    for (int r = 0; r < PQntuples(res); r++)
+        cw_casebook_load(p->book, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)),
+                         parse_i64(PQgetvalue(res, r, 2)), parse_i64(PQgetvalue(res, r, 3)),
+                         parse_i64(PQgetvalue(res, r, 4)));
+}
+
+static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    load_ctx_t *lc = arg;
+    cw_pipeline_t *p = lc->p;
+    bool stale = lc->gen != p->gen;
+    free(lc);
+    p->load_inflight = false;
+    if (stale || p->state != P_LOADING) {
+        try_load(p); /* a newer assignment may be waiting */
+        return;
+    }
+    if (err) {
+        p->need_load = true;
+        cw_casebook_clear(p->book);
+        if (err != CW_ERR_AGAIN) { /* a real SQL failure: back off through a reconnect */
+            cw_log_error("pipeline: loading partition state failed: [%s] %s", sqlstate, msg);
+            cw_store_reset(p->store, "reload after failed state load");
+        }
+        return; /* retried when the store is ready again */
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nslots);
+    for (int i = 0; i < p->nslots; i++)
+        rd_kafka_topic_partition_list_add(l, p->slots[i].topic, p->slots[i].partition)->offset =
+            p->slots[i].committed; /* -2 = beginning when nothing is stored yet */
+    cw_err_t aerr = cw_consumer_assign(p->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (aerr) {
+        resync(p, "assign failed");
+        return;
+    }
+    p->paused = false;
+    p->stats.cases_in_memory = cw_casebook_count(p->book);
+    cw_log_info("pipeline: %d partition(s) loaded with %zu case(s); consuming from the "
+                "offsets stored in PostgreSQL",
+                p->nslots, cw_casebook_count(p->book));
+    set_state(p, P_RUNNING);
+}
+
+static const char SQL_OFFSETS_INIT[] =
+    "INSERT INTO consumer_offsets (topic, kpartition, next_offset) "
+    "SELECT t, k, -2 FROM unnest($1::text[], $2::int[]) AS u(t, k) "
+    "ON CONFLICT (topic, kpartition) DO NOTHING";
+static const char SQL_OFFSETS_READ[] =
+    "SELECT o.topic, o.kpartition, o.next_offset FROM consumer_offsets o "
+    "JOIN unnest($1::text[], $2::int[]) AS u(t, k) ON o.topic = u.t AND o.kpartition = u.k";
+static const char SQL_CASES_READ[] =
+    "SELECT case_id, kpartition, event_count,"
+    " (extract(epoch FROM first_event_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_event_at) * 1000)::bigint "
+    "FROM cases WHERE kpartition = ANY($1::int[])";
+
+static void try_load(cw_pipeline_t *p)
+{
+    if (!p->need_load || p->load_inflight || p->state != P_LOADING || !cw_store_ready(p->store))
+        return;
+    if (p->inflight)
+        return; /* called again when the commit finishes */
+    p->need_load = false;
+    p->load_inflight = true;
+    cw_casebook_clear(p->book);
+
+    cw_pgarray_t topics, parts, uparts;
+    cw_pgarray_init(&topics);
+    cw_pgarray_init(&parts);
+    cw_pgarray_init(&uparts);
+    for (int i = 0; i < p->nslots; i++) {
+        cw_pgarray_add_text(&topics, p->slots[i].topic);
+        cw_pgarray_add_int(&parts, p->slots[i].partition);
+        bool seen = false;
+        for (int j = 0; j < i; j++)
+            seen |= p->slots[j].partition == p->slots[i].partition;
+        if (!seen)
+            cw_pgarray_add_int(&uparts, p->slots[i].partition);
+    }
+    char *t = cw_pgarray_finish(&topics), *k = cw_pgarray_finish(&parts);
+    load_ctx_t *lc = cw_malloc(sizeof(*lc));
+    lc->p = p;
+    lc->gen = p->gen;
+    cw_store_job_t *job = cw_store_job_new(load_done, lc);
+    /* one snapshot for offsets and cases, so they agree with each other */
+    cw_store_job_add0(job, "BEGIN ISOLATION LEVEL REPEATABLE READ", NULL);
+    cw_store_job_add(job, SQL_OFFSETS_INIT, 2, (char *[]){cw_strdup(t), cw_strdup(k)}, NULL);
+    cw_store_job_add(job, SQL_OFFSETS_READ, 2, (char *[]){t, k}, load_offsets_result);
+    cw_store_job_add(job, SQL_CASES_READ, 1, (char *[]){cw_pgarray_finish(&uparts)},
+                     load_cases_result);
+    cw_store_job_add0(job, "COMMIT", NULL);
+    cw_store_submit(p->store, job);
+}
+
+/* Drop every uncommitted thing and reload the owned partitions from PostgreSQL. */
+static void resync(cw_pipeline_t *p, const char *why)
+{
+    batch_free(p->building);
+    p->building = NULL;
+    if (p->inflight) { /* only reached from its own failure path */
+        batch_free(p->inflight);
+        p->inflight = NULL;
+    }
+    cw_casebook_clear(p->book);
+    p->stats.cases_in_memory = 0;
+    p->gen++;
+    if (p->state == P_REVOKING) {
+        check_revoke_done(p);
+        return;
+    }
+    if (p->state == P_STOPPING) {
+        check_stop(p);
+        return;
+    }
+    if (p->state == P_IDLE || p->state == P_STOPPED)
+        return;
+    if (p->state == P_RUNNING) {
+        p->stats.resyncs++;
+        cw_log_warn("pipeline: %s; discarding uncommitted work, reloading state and rewinding "
+                    "to the stored offsets",
+                    why);
+    }
+    /* stop handing us messages until the rewind; whatever still arrives is ignored */
+    cw_consumer_pause(p->consumer, true);
+    p->paused = true;
+    set_state(p, P_LOADING);
+    p->need_load = true;
+    p->building = batch_new(p->nslots);
+    try_load(p);
+}
+
+/* ------------------------------------------------------------------ rebalance */
+
+static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    cw_pipeline_t *p = arg;
+    if (p->state == P_STOPPING || p->state == P_STOPPED) {
+        if (cw_consumer_unassign(p->consumer))
+            cw_log_warn("pipeline: could not decline assignment during shutdown");
+        return;
+    }
+    slots_free(p);
+    p->slots = cw_calloc((size_t)(parts->cnt ? parts->cnt : 1), sizeof(part_slot_t));
+    for (int i = 0; i < parts->cnt; i++) {
+        p->slots[i].topic = cw_strdup(parts->elems[i].topic);
+        p->slots[i].partition = parts->elems[i].partition;
+        p->slots[i].committed = p->slots[i].consumed = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    p->nslots = parts->cnt;
+    p->stats.partitions_owned = parts->cnt;
+    batch_free(p->building);
+    p->building = batch_new(p->nslots);
+    p->gen++;
+    set_state(p, P_LOADING);
+    p->need_load = true;
+    try_load(p);
+}
+
+static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
+{
+    cw_pipeline_t *p = arg;
+    p->gen++; /* cancels a load in progress */
+    p->need_load = false;
+    if (p->state == P_STOPPING || p->state == P_STOPPED) {
+        /* the stop sequence already committed or dropped the batches */
+        cw_casebook_clear(p->book);
+        slots_free(p);
+        return;
+    }
+    bool was_running = p->state == P_RUNNING;
+    set_state(p, P_REVOKING);
+    if (was_running)
+        maybe_flush(p); /* commit what we have, so the next owner starts after it */
+    check_revoke_done(p);
+}
+
+static void check_revoke_done(cw_pipeline_t *p)
+{
+    if (p->state != P_REVOKING || p->inflight)
+        return;
+    batch_free(p->building); /* not committable (database down): the next owner re-reads it */
+    p->building = NULL;
+    cw_casebook_clear(p->book);
+    p->stats.cases_in_memory = 0;
+    slots_free(p);
+    if (cw_consumer_unassign(p->consumer))
+        cw_log_warn("pipeline: unassign after revoke failed");
+    p->paused = false;
+    set_state(p, P_IDLE);
+}
+
+static void on_offset_reset(void *arg, const char *topic, int32_t partition, int64_t offset,
+                            const char *why)
+{
+    cw_pipeline_t *p = arg;
+    p->stats.offset_resets++;
+    /* The stored position is outside the log: below it the data was trimmed before we read
+     * it, above it the broker lost its log. Either way the earliest data still there is what
+     * remains to be read; say so loudly because events may have been lost upstream. */
+    cw_log_error("pipeline: %s [%d]: stored offset is outside the log (%s); continuing from "
+                 "the earliest available offset — events before it were never read",
+                 topic, partition, why);
+    int s = slot_find(p, topic, partition);
+    if (s >= 0)
+        p->slots[s].consumed = 0;
+    cw_consumer_seek_beginning(p->consumer, topic, partition);
+}
+
+/* ------------------------------------------------------------------ consuming */
+
+static void add_dead_letter(cw_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m,
+                            cw_reject_t reason, const char *detail)
+{
+    if (b->ndl == b->capdl) {
+        b->capdl = b->capdl ? b->capdl * 2 : 16;
+        b->dls = cw_realloc(b->dls, sizeof(dead_letter_t) * (size_t)b->capdl);
+    }
+    dead_letter_t *d = &b->dls[b->ndl++];
+    memset(d, 0, sizeof(*d));
+    d->reason = reason;
+    d->detail = cw_strdup(detail);
+    d->topic = cw_strdup(rd_kafka_topic_name(m->rkt));
+    d->partition = m->partition;
+    d->offset = m->offset;
+    if (m->key_len) {
+        d->key = cw_malloc(m->key_len);
+        memcpy(d->key, m->key, m->key_len);
+        d->keylen = m->key_len;
+    }
+    if (m->len) {
+        d->payload = cw_malloc(m->len);
+        memcpy(d->payload, m->payload, m->len);
+        d->len = m->len;
+    }
+    rd_kafka_headers_t *h = NULL;
+    if (!rd_kafka_message_headers(m, &h) && h)
+        d->headers = rd_kafka_headers_copy(h);
+    cw_log_debug("pipeline: dead letter %s [%d] @%lld: %s: %s", d->topic, d->partition,
+                 (long long)d->offset, cw_reject_name(reason), detail);
+}
+
+static void on_message(void *arg, const rd_kafka_message_t *m)
+{
+    cw_pipeline_t *p = arg;
+    if (p->state != P_RUNNING)
+        return; /* not stored, so read again after the rewind or by the next owner */
+    int s = slot_find(p, rd_kafka_topic_name(m->rkt), m->partition);
+    if (s < 0)
+        return;
+    part_slot_t *slot = &p->slots[s];
+    if (slot->consumed >= 0 && m->offset < slot->consumed) {
+        p->stats.stale_skipped++;
+        return;
+    }
+    slot->consumed = m->offset + 1;
+    batch_t *b = p->building;
+    b->part_next[s] = m->offset + 1;
+    b->touched = true;
+    if (!b->started_mono)
+        b->started_mono = cw_mono_ms();
+    p->stats.consumed++;
+
+    char reason[256];
+    cw_event_t ev = {0};
+    cw_reject_t rej = cw_event_decode(m->payload, m->len, (size_t)p->cfg->max_message_bytes,
+                                      cw_now_ms(), &ev, reason, sizeof(reason));
+    if (rej != CW_REJECT_NONE) {
+        add_dead_letter(p, b, m, rej, reason);
+    } else if (!batch_id_add(b, ev.pb->event_id)) {
+        p->stats.duplicates++; /* the same event twice in one batch */
+        cw_event_fini(&ev);
+    } else {
+        if (b->nev == b->capev) {
+            b->capev = b->capev ? b->capev * 2 : 256;
+            b->evs = cw_realloc(b->evs, sizeof(batch_ev_t) * (size_t)b->capev);
+            /* the id set points into the events' protobuf strings, which do not move */
+        }
+        b->evs[b->nev++] = (batch_ev_t){.ev = ev, .slot = s, .offset = m->offset};
+    }
+
+    if (batch_size(b) >= p->cfg->batch_max_events) {
+        maybe_flush(p);
+        if (p->building && batch_size(p->building) >= p->cfg->batch_max_events && !p->paused) {
+            cw_consumer_pause(p->consumer, true); /* back-pressure until the commit returns */
+            p->paused = true;
+        }
+    } else {
+        if (p->cfg->batch_max_wait_ms == 0) {
+            event_active(p->ev_flush_now, 0, 0);
+        } else if (!evtimer_pending(p->ev_batch_timer, NULL)) {
+            struct timeval tv = {p->cfg->batch_max_wait_ms / 1000,
+                                 (p->cfg->batch_max_wait_ms % 1000) * 1000};
+            evtimer_add(p->ev_batch_timer, &tv);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ committing */
+
+static const char SQL_EVENTS_INSERT[] =
+    "WITH input AS ("
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
+    "                      $6::int[], $7::bigint[]) WITH ORDINALITY"
+    "   AS t(event_id, case_id, kind, occurred_ms, topic, kpartition, koffset, ord)"
+    "), ins AS ("
+    " INSERT INTO event_log (event_id, case_id, kind, occurred_at, topic, kpartition, koffset)"
+    " SELECT event_id, case_id, kind, timestamptz 'epoch' + occurred_ms * interval '1 ms',"
+    "        topic, kpartition, koffset FROM input"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    ") SELECT input.ord FROM input JOIN ins USING (event_id)";
+
+static const char SQL_CASES_UPSERT[] =
+    "INSERT INTO cases (case_id, kpartition, event_count, first_event_at, last_event_at) "
+    "SELECT c, k, n, timestamptz 'epoch' + f * interval '1 ms',"
+    "       timestamptz 'epoch' + l * interval '1 ms' "
+    "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])"
+    "  AS u(c, k, n, f, l) "
+    "ON CONFLICT (case_id) DO UPDATE SET kpartition = excluded.kpartition,"
+    " event_count = excluded.event_count, first_event_at = excluded.first_event_at,"
+    " last_event_at = excluded.last_event_at, updated_at = now()";
+
+static const char SQL_DEAD_LETTERS_INSERT[] =
+    "INSERT INTO dead_letters (reason, detail, topic, kpartition, koffset, msg_key, payload) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[],"
+    "                     $6::bytea[], $7::bytea[]) "
+    "ON CONFLICT (topic, kpartition, koffset) DO NOTHING";
+
+static const char SQL_DEAD_LETTERS_MARK[] =
+    "UPDATE dead_letters d SET published_at = now() "
+    "FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, k, o) "
+    "WHERE d.topic = u.t AND d.kpartition = u.k AND d.koffset = u.o AND d.published_at IS NULL";
+
+static const char SQL_OFFSETS_ADVANCE[] =
+    "SELECT cw_advance_offsets($1::text[], $2::int[], $3::bigint[], $4::bigint[])";
+
+static void commit_failed(cw_pipeline_t *p, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    p->stats.commit_failures++;
+    if (err == CW_ERR_FENCED) {
+        p->stats.fenced++;
+        cw_log_warn("pipeline: another consumer advanced our partitions (%s); reloading", msg);
+    } else if (err != CW_ERR_AGAIN) {
+        cw_log_error("pipeline: batch transaction failed: [%s] %s", sqlstate, msg);
+    }
+    batch_free(p->inflight);
+    p->inflight = NULL;
+    resync(p, err == CW_ERR_AGAIN ? "database connection lost during a commit"
+                                  : "batch transaction failed");
+}
+
+static void dl_mark_add(cw_pipeline_t *p, dl_ref_t *ref)
+{
+    if (p->nmarks == p->capmarks) {
+        p->capmarks = p->capmarks ? p->capmarks * 2 : 64;
+        p->marks = cw_realloc(p->marks, sizeof(dl_ref_t) * (size_t)p->capmarks);
+    }
+    p->marks[p->nmarks++] = *ref;
+    free(ref);
+}
+
+static void marks_free(dl_ref_t *marks, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(marks[i].topic);
+    free(marks);
+}
+
+/* Statement recording confirmed dead letters as published; takes the pending marks. */
+static void add_marks_stmt(cw_pipeline_t *p, cw_store_job_t *job)
+{
+    if (!p->nmarks)
+        return;
+    cw_pgarray_t t, k, o;
+    cw_pgarray_init(&t);
+    cw_pgarray_init(&k);
+    cw_pgarray_init(&o);
+    for (int i = 0; i < p->nmarks; i++) {
+        cw_pgarray_add_text(&t, p->marks[i].topic);
+        cw_pgarray_add_int(&k, p->marks[i].partition);
+        cw_pgarray_add_int(&o, p->marks[i].offset);
+    }
+    cw_store_job_add(job, SQL_DEAD_LETTERS_MARK, 3,
+                     (char *[]){cw_pgarray_finish(&t), cw_pgarray_finish(&k),
+                                cw_pgarray_finish(&o)},
+                     NULL);
+    p->stats.dl_published += (uint64_t)p->nmarks;
+    marks_free(p->marks, p->nmarks);
+    p->marks = NULL;
+    p->nmarks = p->capmarks = 0;
+}
+
+static void publish_dead_letter(cw_pipeline_t *p, const char *topic, int32_t partition,
+                                int64_t offset, const char *reason, const char *detail,
+                                const void *key, size_t keylen, const void *payload, size_t len,
+                                rd_kafka_headers_t *orig_headers)
+{
+    rd_kafka_headers_t *h = orig_headers ? rd_kafka_headers_copy(orig_headers)
+                                         : rd_kafka_headers_new(5);
+    char num[32];
+    rd_kafka_header_add(h, "casewatch.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "casewatch.reason_detail", -1, detail, -1);
+    rd_kafka_header_add(h, "casewatch.source_topic", -1, topic, -1);
+    snprintf(num, sizeof(num), "%d", partition);
+    rd_kafka_header_add(h, "casewatch.source_partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)offset);
+    rd_kafka_header_add(h, "casewatch.source_offset", -1, num, -1);
+    dl_ref_t *ref = cw_malloc(sizeof(*ref));
+    ref->topic = cw_strdup(topic);
+    ref->partition = partition;
+    ref->offset = offset;
+    cw_err_t err = cw_publisher_send(p->publisher, p->cfg->dead_letter_topic, key, keylen,
+                                     payload, len, h, ref);
+    if (err) {
+        /* stays unpublished in the table; re-sent at the next start */
+        cw_log_warn("pipeline: dead letter %s [%d] @%lld not queued for publishing: %s", topic,
+                    partition, (long long)offset, cw_err_str(err));
+        rd_kafka_headers_destroy(h);
+        free(ref->topic);
+        free(ref);
+        return;
+    }
+    p->dl_pending++;
+}
+
+static void on_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err)
+{
+    cw_pipeline_t *p = arg;
+    dl_ref_t *ref = opaque;
+    if (!ref)
+        return;
+    p->dl_pending--;
+    if (err) { /* with message.timeout.ms=0 only permanent errors get here */
+        cw_log_error("pipeline: dead letter %s [%d] @%lld could not be published: %s; it "
+                     "stays in the dead_letters table",
+                     ref->topic, ref->partition, (long long)ref->offset, rd_kafka_err2str(err));
+        free(ref->topic);
+        free(ref);
+        return;
+    }
+    dl_mark_add(p, ref);
+}
+
+static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    batch_t *b = p->inflight;
+    if (err) {
+        commit_failed(p, err, sqlstate, msg);
+        return;
+    }
+    for (int i = 0; i < p->nslots && i < b->nslots; i++)
+        if (b->part_next[i] >= 0)
+            p->slots[i].committed = b->part_next[i];
+    cw_casebook_clear_dirty(p->book);
+    for (int i = 0; i < b->nev; i++) {
+        if (!b->evs[i].is_new) {
+            p->stats.duplicates++;
+            continue;
+        }
+        p->stats.applied++;
+        int k = b->evs[i].ev.kind;
+        if (k >= 0 && k < CW_PIPELINE_MAX_KINDS)
+            p->stats.applied_by_kind[k]++;
+    }
+    for (int i = 0; i < b->ndl; i++) {
+        dead_letter_t *d = &b->dls[i];
+        p->stats.dead_letters++;
+        p->stats.dead_by_reason[d->reason]++;
+        publish_dead_letter(p, d->topic, d->partition, d->offset, cw_reject_name(d->reason),
+                            d->detail, d->key, d->keylen, d->payload, d->len, d->headers);
+    }
+    p->stats.batches++;
+    p->stats.last_commit_ms = cw_mono_ms() - p->commit_started;
+    p->stats.cases_in_memory = cw_casebook_count(p->book);
+    batch_free(b);
+    p->inflight = NULL;
+
+    switch (p->state) {
+    case P_REVOKING:
+        check_revoke_done(p);
+        return;
+    case P_STOPPING:
+        check_stop(p);
+        return;
+    case P_LOADING:
+        try_load(p);
+        return;
+    default:
+        break;
+    }
+    if (p->paused && p->state == P_RUNNING) {
+        cw_consumer_pause(p->consumer, false);
+        p->paused = false;
+    }
+    if (p->building && p->building->touched &&
+        (batch_size(p->building) >= p->cfg->batch_max_events ||
+         cw_mono_ms() - p->building->started_mono >= p->cfg->batch_max_wait_ms))
+        maybe_flush(p);
+}
+
+static void events_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    batch_t *b = p->inflight;
+    for (int r = 0; r < PQntuples(res); r++) {
+        long ord = strtol(PQgetvalue(res, r, 0), NULL, 10);
+        if (ord >= 1 && ord <= b->nev)
+            b->evs[ord - 1].is_new = true;
+    }
+}
+
+static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    batch_t *b = p->inflight;
+    if (err) {
+        commit_failed(p, err, sqlstate, msg);
+        return;
+    }
+    /* the database said which events are new: apply exactly those to memory */
+    for (int i = 0; i < b->nev; i++)
+        if (b->evs[i].is_new)
+            cw_casebook_apply(p->book, &b->evs[i].ev, p->slots[b->evs[i].slot].partition);
+
+    cw_store_job_t *job = cw_store_job_new(commit2_done, p);
+    size_t ndirty;
+    cw_case_t *const *dirty = cw_casebook_dirty(p->book, &ndirty);
+    if (ndirty) {
+        cw_pgarray_t c, k, n, f, l;
+        cw_pgarray_init(&c);
+        cw_pgarray_init(&k);
+        cw_pgarray_init(&n);
+        cw_pgarray_init(&f);
+        cw_pgarray_init(&l);
+        for (size_t i = 0; i < ndirty; i++) {
+            cw_pgarray_add_text(&c, dirty[i]->case_id);
+            cw_pgarray_add_int(&k, dirty[i]->partition);
+            cw_pgarray_add_int(&n, dirty[i]->event_count);
+            cw_pgarray_add_int(&f, dirty[i]->first_ms);
+            cw_pgarray_add_int(&l, dirty[i]->last_ms);
+        }
+        cw_store_job_add(job, SQL_CASES_UPSERT, 5,
+                         (char *[]){cw_pgarray_finish(&c), cw_pgarray_finish(&k),
+                                    cw_pgarray_finish(&n), cw_pgarray_finish(&f),
+                                    cw_pgarray_finish(&l)},
+                         NULL);
+    }
+    if (b->ndl) {
+        cw_pgarray_t r, d, t, k, o, key, val;
+        cw_pgarray_init(&r);
+        cw_pgarray_init(&d);
+        cw_pgarray_init(&t);
+        cw_pgarray_init(&k);
+        cw_pgarray_init(&o);
+        cw_pgarray_init(&key);
+        cw_pgarray_init(&val);
+        for (int i = 0; i < b->ndl; i++) {
+            const dead_letter_t *dl = &b->dls[i];
+            cw_pgarray_add_text(&r, cw_reject_name(dl->reason));
+            cw_pgarray_add_text(&d, dl->detail);
+            cw_pgarray_add_text(&t, dl->topic);
+            cw_pgarray_add_int(&k, dl->partition);
+            cw_pgarray_add_int(&o, dl->offset);
+            if (dl->key)
+                cw_pgarray_add_bytea(&key, dl->key, dl->keylen);
+            else
+                cw_pgarray_add_null(&key);
+            cw_pgarray_add_bytea(&val, dl->payload ? dl->payload : "", dl->len);
+        }
+        cw_store_job_add(job, SQL_DEAD_LETTERS_INSERT, 7,
+                         (char *[]){cw_pgarray_finish(&r), cw_pgarray_finish(&d),
+                                    cw_pgarray_finish(&t), cw_pgarray_finish(&k),
+                                    cw_pgarray_finish(&o), cw_pgarray_finish(&key),
+                                    cw_pgarray_finish(&val)},
+                         NULL);
+    }
+    add_marks_stmt(p, job);
+    cw_pgarray_t t, k, e, nx;
+    cw_pgarray_init(&t);
+    cw_pgarray_init(&k);
+    cw_pgarray_init(&e);
+    cw_pgarray_init(&nx);
+    for (int i = 0; i < b->nslots && i < p->nslots; i++) {
+        if (b->part_next[i] < 0)
+            continue;
+        cw_pgarray_add_text(&t, p->slots[i].topic);
+        cw_pgarray_add_int(&k, p->slots[i].partition);
+        cw_pgarray_add_int(&e, p->slots[i].committed);
+        cw_pgarray_add_int(&nx, b->part_next[i]);
+    }
+    cw_store_job_add(job, SQL_OFFSETS_ADVANCE, 4,
+                     (char *[]){cw_pgarray_finish(&t), cw_pgarray_finish(&k),
+                                cw_pgarray_finish(&e), cw_pgarray_finish(&nx)},
+                     NULL);
+    cw_store_job_add0(job, "COMMIT", NULL);
+    cw_store_submit_next(p->store, job);
+}
+
+static void maybe_flush(cw_pipeline_t *p)
+{
+    if (p->inflight || !p->building || !p->building->touched)
+        return;
+    if (p->state != P_RUNNING && p->state != P_REVOKING && p->state != P_STOPPING)
+        return;
+    if (!cw_store_ready(p->store))
+        return; /* the resync on reconnect will discard and re-read it */
+    evtimer_del(p->ev_batch_timer);
+    batch_t *b = p->building;
+    p->inflight = b;
+    p->building = batch_new(p->nslots);
+    p->commit_started = cw_mono_ms();
+
+    cw_store_job_t *job = cw_store_job_new(commit1_done, p);
+    cw_store_job_add0(job, "BEGIN", NULL);
+    if (b->nev) {
+        cw_pgarray_t id, cs, kind, at, tp, kp, off;
+        cw_pgarray_init(&id);
+        cw_pgarray_init(&cs);
+        cw_pgarray_init(&kind);
+        cw_pgarray_init(&at);
+        cw_pgarray_init(&tp);
+        cw_pgarray_init(&kp);
+        cw_pgarray_init(&off);
+        for (int i = 0; i < b->nev; i++) {
+            const Casewatch__V1__Event *e = b->evs[i].ev.pb;
+            cw_pgarray_add_text(&id, e->event_id);
+            if (e->case_id && *e->case_id)
+                cw_pgarray_add_text(&cs, e->case_id);
+            else
+                cw_pgarray_add_null(&cs);
+            cw_pgarray_add_text(&kind, cw_event_kind_name(b->evs[i].ev.kind));
+            cw_pgarray_add_int(&at, e->occurred_at);
+            cw_pgarray_add_text(&tp, p->slots[b->evs[i].slot].topic);
+            cw_pgarray_add_int(&kp, p->slots[b->evs[i].slot].partition);
+            cw_pgarray_add_int(&off, b->evs[i].offset);
+        }
+        cw_store_job_add(job, SQL_EVENTS_INSERT, 7,
+                         (char *[]){cw_pgarray_finish(&id), cw_pgarray_finish(&cs),
+                                    cw_pgarray_finish(&kind), cw_pgarray_finish(&at),
+                                    cw_pgarray_finish(&tp), cw_pgarray_finish(&kp),
+                                    cw_pgarray_finish(&off)},
+                         events_result);
+    }
+    cw_store_submit(p->store, job);
+}
+
+static void on_batch_timer(evutil_socket_t fd, short what, void *arg)
+{
+    maybe_flush(arg);
+}
+
+/* ------------------------------------------------------------------ store state */
+
+static void republish_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t keylen = 0, len = 0;
+        unsigned char *key = NULL, *val = NULL;
+        if (!PQgetisnull(res, r, 5))
+            key = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 5), &keylen);
+        val = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 6), &len);
+        publish_dead_letter(p, PQgetvalue(res, r, 2), (int32_t)atoi(PQgetvalue(res, r, 3)),
+                            parse_i64(PQgetvalue(res, r, 4)), PQgetvalue(res, r, 0),
+                            PQgetvalue(res, r, 1), key, keylen, val, len, NULL);
+        PQfreemem(key);
+        PQfreemem(val);
+    }
+    if (PQntuples(res))
+        cw_log_info("pipeline: re-publishing %d dead letter(s) not confirmed before the last "
+                    "stop",
+                    PQntuples(res));
+}
+
+static void republish_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (err)
+        p->republished = false; /* try again on the next connect */
+    try_load(p);
+}
+
+static void on_store_state(void *arg, cw_err_t state, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (state == CW_ERR_SCHEMA) {
+        free(p->fatal);
+        p->fatal = cw_strdup(msg);
+        event_base_loopbreak(p->base);
+        return;
+    }
+    if (state == CW_OK) {
+        if (!p->republished) {
+            p->republished = true;
+            cw_store_job_t *job = cw_store_job_new(republish_done, p);
+            cw_store_job_add0(job,
+                              "SELECT reason, detail, topic, kpartition, koffset, msg_key, "
+                              "payload FROM dead_letters WHERE published_at IS NULL AND "
+                              "publish_error IS NULL ORDER BY id",
+                              republish_result);
+            cw_store_submit(p->store, job);
+        }
+        try_load(p);
+        return;
+    }
+    /* connection lost: whatever was not committed is gone; reload once it is back */
+    if (p->state == P_RUNNING || p->state == P_LOADING)
+        resync(p, "database connection lost");
+}
+
+/* ------------------------------------------------------------------ housekeeping */
+
+static void log_stats(cw_pipeline_t *p)
+{
+    const cw_pipeline_stats_t *s = &p->stats;
+    cw_log_info("pipeline: %s; %d partition(s), %zu case(s) in memory; consumed %llu, applied "
+                "%llu, duplicates %llu, dead letters %llu, batches %llu, commit failures %llu, "
+                "resyncs %llu",
+                pstate_names[p->state], s->partitions_owned, cw_casebook_count(p->book),
+                (unsigned long long)s->consumed, (unsigned long long)s->applied,
+                (unsigned long long)s->duplicates, (unsigned long long)s->dead_letters,
+                (unsigned long long)s->batches, (unsigned long long)s->commit_failures,
+                (unsigned long long)s->resyncs);
+}
+
+static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
+{
+    cw_pipeline_t *p = arg;
+    /* record confirmed dead letters when no batch is coming to carry the marks */
+    if (p->nmarks && !p->inflight && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
+        (p->state == P_IDLE || p->state == P_RUNNING) &&
+        !(p->building && p->building->touched)) {
+        cw_store_job_t *job = cw_store_job_new(NULL, NULL);
+        add_marks_stmt(p, job);
+        cw_store_submit(p->store, job);
+    }
+    int64_t now = cw_mono_ms();
+    if (now - p->last_stats_log >= 60000) {
+        p->last_stats_log = now;
+        log_stats(p);
+    }
+}
+
+/* ------------------------------------------------------------------ stop */
+
+static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+    check_stop(arg);
+}
+
+static void check_stop(cw_pipeline_t *p)
+{
+    if (p->state != P_STOPPING || p->inflight)
+        return;
+    if (!p->consumer_closing) {
+        batch_free(p->building); /* not stored: read again by whoever consumes next */
+        p->building = NULL;
+        p->consumer_closing = true;
+        cw_consumer_close_start(p->consumer);
+    }
+    if (!cw_consumer_closed(p->consumer)) {
+        struct timeval tv = {0, 20000};
+        evtimer_add(p->ev_stop_poll, &tv);
+        return;
+    }
+    /* committed dead letters still on their way out: give them a moment, they are re-sent
+     * at the next start otherwise */
+    if (cw_publisher_inflight(p->publisher))
+        cw_publisher_flush(p->publisher, 1000);
+    set_state(p, P_STOPPED);
+    log_stats(p);
+    if (p->on_stopped) {
+        void (*cb)(void *) = p->on_stopped;
+        p->on_stopped = NULL;
+        cb(p->stopped_arg);
+    }
+}
+
+void cw_pipeline_stop(cw_pipeline_t *p, void (*on_stopped)(void *arg), void *arg)
+{
+    if (p->stop_requested)
+        return;
+    p->stop_requested = true;
+    p->on_stopped = on_stopped;
+    p->stopped_arg = arg;
+    bool was_running = p->state == P_RUNNING || p->state == P_REVOKING;
+    set_state(p, P_STOPPING);
+    cw_consumer_pause(p->consumer, true);
+    p->paused = true;
+    if (was_running)
+        maybe_flush(p);
+    check_stop(p);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+static void on_flush_now(evutil_socket_t fd, short what, void *arg)
+{
+    maybe_flush(arg);
+}
+
+cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, char *errstr,
+                               size_t errsz)
+{
+    cw_pipeline_t *p = cw_calloc(1, sizeof(*p));
+    p->base = base;
+    p->cfg = cfg;
+    p->book = cw_casebook_new();
+    p->state = P_IDLE;
+    p->last_stats_log = cw_mono_ms();
+    p->ev_batch_timer = evtimer_new(base, on_batch_timer, p);
+    p->ev_flush_now = event_new(base, -1, 0, on_flush_now, p);
+    p->ev_stop_poll = evtimer_new(base, on_stop_poll, p);
+    p->ev_housekeeping = event_new(base, -1, EV_PERSIST, on_housekeeping, p);
+    struct timeval hk = {1, 0};
+    event_add(p->ev_housekeeping, &hk);
+
+    p->publisher = cw_publisher_new(base, cfg, on_delivery, p, errstr, errsz);
+    if (!p->publisher)
+        goto fail;
+    cw_consumer_cbs_t cbs = {.on_assign = on_assign,
+                             .on_revoke = on_revoke,
+                             .on_message = on_message,
+                             .on_offset_reset = on_offset_reset,
+                             .arg = p};
+    p->consumer = cw_consumer_new(base, cfg, &cbs, errstr, errsz);
+    if (!p->consumer)
+        goto fail;
+    cw_store_opts_t so = {.conninfo = cfg->pg_conninfo,
+                          .backoff_initial_ms = cfg->backoff_initial_ms,
+                          .backoff_max_ms = cfg->backoff_max_ms,
+                          .on_state = on_store_state,
+                          .arg = p};
+    p->store = cw_store_new(base, &so);
+    return p;
+fail:
+    cw_pipeline_destroy(p);
+    return NULL;
+}
+
+const char *cw_pipeline_fatal(const cw_pipeline_t *p)
+{
+    return p->fatal;
+}
+
+const cw_pipeline_stats_t *cw_pipeline_stats(cw_pipeline_t *p)
+{
+    p->stats.cases_in_memory = cw_casebook_count(p->book);
+    return &p->stats;
+}
+
+void cw_pipeline_reconfigure(cw_pipeline_t *p, const cw_config_t *cfg)
+{
+    p->cfg = cfg;
+}
+
+void cw_pipeline_destroy(cw_pipeline_t *p)
+{
+    if (!p)
+        return;
+    p->state = P_STOPPED;
+    if (p->consumer)
+        cw_consumer_destroy(p->consumer);
+    p->consumer = NULL;
+    if (p->store)
+        cw_store_destroy(p->store); /* fails a job in flight: callbacks see P_STOPPED */
+    p->store = NULL;
+    if (p->publisher)
+        cw_publisher_destroy(p->publisher);
+    batch_free(p->building);
+    batch_free(p->inflight);
+    slots_free(p);
+    marks_free(p->marks, p->nmarks);
+    cw_casebook_destroy(p->book);
+    if (p->ev_batch_timer)
+        event_free(p->ev_batch_timer);
+    if (p->ev_flush_now)
+        event_free(p->ev_flush_now);
+    if (p->ev_stop_poll)
+        event_free(p->ev_stop_poll);
+    if (p->ev_housekeeping)
+        event_free(p->ev_housekeeping);
+    free(p->fatal);
+    free(p);
+}
