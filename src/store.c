@@ -250,13 +250,36 @@ void cw_store_reset(cw_store_t *st, const char *why)
     disconnect(st, why, true);
 }
 
+/* libpq messages span lines ("…\n\tIs the server running…"): one log line each */
+static void one_line(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '\n' || *r == '\t') {
+            if (w > s && w[-1] != ' ' && r[1])
+                *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
+}
+
 static void conn_error_msg(cw_store_t *st, char *buf, size_t n)
 {
     const char *m = st->conn ? PQerrorMessage(st->conn) : "no connection";
     cw_strlcpy(buf, m && *m ? m : "connection lost", n);
-    size_t l = strlen(buf);
-    while (l && (buf[l - 1] == '\n' || buf[l - 1] == ' '))
-        buf[--l] = '\0';
+    one_line(buf);
+}
+
+static void on_notice(void *arg, const char *message)
+{
+    char buf[512];
+    cw_strlcpy(buf, message, sizeof(buf));
+    one_line(buf);
+    cw_log_debug("postgres: %s", buf);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -287,6 +310,7 @@ static void start_connect(cw_store_t *st)
         return;
     }
     PQsetnonblocking(st->conn, 1);
+    PQsetNoticeProcessor(st->conn, on_notice, NULL);
     st->poll_want = PGRES_POLLING_WRITING;
     want(st, false, true);
 }
@@ -403,6 +427,7 @@ static void migrate_read(cw_store_t *st)
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
             char msg[1024];
             snprintf(msg, sizeof(msg), "migration failed: %s", PQresultErrorMessage(r));
+            one_line(msg);
             PQclear(r);
             cw_log_error("postgres: %s", msg);
             disconnect(st, "migration failed", false);
@@ -499,9 +524,7 @@ static void jobs_read(cw_store_t *st)
             job->err = (state && !strcmp(state, "CW001")) ? CW_ERR_FENCED : CW_ERR_DB;
             const char *m = PQresultErrorMessage(r);
             job->errmsg = cw_strdup(m && *m ? m : "statement failed");
-            size_t l = strlen(job->errmsg);
-            while (l && job->errmsg[l - 1] == '\n')
-                job->errmsg[--l] = '\0';
+            one_line(job->errmsg);
             if (!job->internal)
                 cw_log_debug("postgres: statement %d of job failed: [%s] %s", job->res_idx,
                              job->sqlstate, job->errmsg);

@@ -1,0 +1,185 @@
+/*
+ * test_config.c — CUnit suite for config.c: defaults, pass-through Kafka properties, and an
+ * error naming file:line and what was expected for every kind of mistake.
+ */
+#include "casewatch/config.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[256];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/cw-test-config-%d.ini", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+#define MINIMAL                                                                                    \
+    "[postgres]\n"                                                                                 \
+    "conninfo = host=/tmp port=5432\n"                                                             \
+    "[kafka]\n"                                                                                    \
+    "bootstrap.servers = 127.0.0.1:9092\n"                                                         \
+    "group.id = g\n"
+
+static void test_minimal_defaults(void)
+{
+    write_file(MINIMAL);
+    char err[4096];
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->batch_max_events, 2000);
+    CU_ASSERT_EQUAL(c->batch_max_wait_ms, 50);
+    CU_ASSERT_EQUAL(c->log_level, CW_LOG_INFO);
+    CU_ASSERT_EQUAL(c->n_event_topics, 2);
+    CU_ASSERT_STRING_EQUAL(c->event_topics[0], "casewatch.case-events");
+    CU_ASSERT_STRING_EQUAL(c->event_topics[1], "casewatch.hearing-events");
+    CU_ASSERT_STRING_EQUAL(c->dead_letter_topic, "casewatch.dead-letters");
+    CU_ASSERT_STRING_EQUAL(c->pg_conninfo, "host=/tmp port=5432");
+    CU_ASSERT_EQUAL(c->kafka.count, 2);
+    cw_config_free(c);
+}
+
+static void test_full(void)
+{
+    write_file("; a comment\n"
+               "[daemon]\n"
+               "log_level = debug\n"
+               "log_format = json\n"
+               "batch_max_events = 10\n"
+               "batch_max_wait_ms = 0\n"
+               "[topics]\n"
+               "events = a , b,c\n"
+               "dead_letter = dl\n" MINIMAL "[kafka.consumer]\n"
+               "fetch.wait.max.ms = 10\n"
+               "[kafka.producer]\n"
+               "linger.ms = 1\n");
+    char err[4096];
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->log_level, CW_LOG_DEBUG);
+    CU_ASSERT_TRUE(c->log_json);
+    CU_ASSERT_EQUAL(c->batch_max_events, 10);
+    CU_ASSERT_EQUAL(c->batch_max_wait_ms, 0);
+    CU_ASSERT_EQUAL_FATAL(c->n_event_topics, 3);
+    CU_ASSERT_STRING_EQUAL(c->event_topics[1], "b");
+    CU_ASSERT_STRING_EQUAL(c->event_topics[2], "c");
+    CU_ASSERT_EQUAL(c->kafka_consumer.count, 1);
+    CU_ASSERT_EQUAL(c->kafka_producer.count, 1);
+
+    char e2[256];
+    rd_kafka_conf_t *kc = cw_config_kafka_conf(c, false, NULL, e2, sizeof(e2));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kc);
+    char v[64];
+    size_t vs = sizeof(v);
+    CU_ASSERT_EQUAL(rd_kafka_conf_get(kc, "linger.ms", v, &vs), RD_KAFKA_CONF_OK);
+    CU_ASSERT_STRING_EQUAL(v, "1");
+    vs = sizeof(v);
+    /* group.id is a consumer key: not handed to the producer */
+    v[0] = '\0';
+    rd_kafka_conf_get(kc, "group.id", v, &vs);
+    CU_ASSERT_STRING_NOT_EQUAL(v, "g");
+    rd_kafka_conf_destroy(kc);
+    cw_config_free(c);
+}
+
+/* Each case: file text, substring the error must contain (with file:line). */
+static void expect_error(const char *text, const char *needle)
+{
+    write_file(text);
+    char err[4096];
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NULL(c);
+    cw_config_free(c);
+    char want[512];
+    snprintf(want, sizeof(want), "%s:%s", path, needle);
+    if (!strstr(err, want))
+        fprintf(stderr, "\nexpected \"%s\" in:\n%s\n", want, err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+}
+
+static void test_errors_name_file_line(void)
+{
+    expect_error("[daemon]\nbatch_max_events = lots\n" MINIMAL,
+                 "2: [daemon] batch_max_events: expected an integer from 1 to 1000000");
+    expect_error("[daemon]\n\nbatch_max_events = 0\n" MINIMAL, "3: [daemon] batch_max_events");
+    expect_error(MINIMAL "[daemon]\nlog_level = loud\n",
+                 "7: [daemon] log_level: expected one of error, warn, info, debug");
+    expect_error(MINIMAL "[daemon]\ncolour = blue\n", "7: [daemon] unknown key \"colour\"");
+    expect_error(MINIMAL "[deamon]\nlog_level = info\n", "7: unknown section [deamon]");
+    expect_error(MINIMAL "this is not ini\n", "6: syntax error");
+    expect_error(MINIMAL "[kafka]\nno.such.property = 1\n", "7: [kafka] no.such.property");
+    expect_error(MINIMAL "[kafka]\nsession.timeout.ms = soon\n", "7: [kafka] session.timeout.ms");
+    expect_error("[kafka]\nbootstrap.servers = x:1\ngroup.id = g\n",
+                 "0: missing required key [postgres] conninfo");
+    expect_error("[postgres]\nconninfo = x\n[kafka]\ngroup.id = g\n",
+                 "0: missing required key [kafka] bootstrap.servers");
+    expect_error(MINIMAL "[daemon]\nbackoff_initial_ms = 5000\nbackoff_max_ms = 100\n",
+                 "8: [daemon] backoff_max_ms must be >= backoff_initial_ms");
+    expect_error(MINIMAL "[postgres]\nconninfo =\n", "7: [postgres] conninfo");
+}
+
+static void test_all_errors_reported(void)
+{
+    write_file("[daemon]\nbatch_max_events = x\nbatch_max_wait_ms = -1\n" MINIMAL);
+    char err[4096];
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ":2: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ":3: "));
+}
+
+static void test_missing_file(void)
+{
+    char err[512];
+    CU_ASSERT_PTR_NULL(cw_config_load("/nonexistent/cw.ini", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/cw.ini:0: cannot open"));
+}
+
+static void test_reload_diff(void)
+{
+    char err[1024];
+    write_file(MINIMAL "[daemon]\nbatch_max_events = 5\n");
+    cw_config_t *a = cw_config_load(path, err, sizeof(err));
+    write_file("[postgres]\nconninfo = host=/other\n[kafka]\nbootstrap.servers = "
+               "127.0.0.1:9092\ngroup.id = g\n[daemon]\nbatch_max_events = 7\n"
+               "backoff_max_ms = 500\n");
+    cw_config_t *b = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    char diff[512];
+    cw_config_diff_static(a, b, diff, sizeof(diff));
+    CU_ASSERT_PTR_NOT_NULL(strstr(diff, "[postgres] conninfo"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(diff, "[daemon] backoff_max_ms"));
+    CU_ASSERT_PTR_NULL(strstr(diff, "batch_max_events")); /* reloadable */
+    cw_config_apply_reloadable(a, b);
+    CU_ASSERT_EQUAL(a->batch_max_events, 7);
+    CU_ASSERT_STRING_EQUAL(a->pg_conninfo, "host=/tmp port=5432"); /* static: kept */
+    cw_config_free(a);
+    cw_config_free(b);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("config", NULL, NULL);
+    CU_add_test(s, "minimal file gets documented defaults", test_minimal_defaults);
+    CU_add_test(s, "every section and pass-through", test_full);
+    CU_add_test(s, "errors name file:line and what was expected", test_errors_name_file_line);
+    CU_add_test(s, "every error in a file is reported", test_all_errors_reported);
+    CU_add_test(s, "missing file", test_missing_file);
+    CU_add_test(s, "reload: static keys reported, reloadable applied", test_reload_diff);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    unlink(path);
+    return failed ? 1 : 0;
+}
