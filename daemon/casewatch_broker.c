@@ -44,9 +44,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BROKER_MAX_BROKERS 64
-#define BROKER_MAX_PARTITIONS 10000
-#define BROKER_MAX_TOPIC_LEN 249
+#define BROKER_MAX_BROKERS       64
+#define BROKER_MAX_PARTITIONS    10000
+#define BROKER_MAX_TOPIC_LEN     249
 #define BROKER_CONTROL_MAX_BYTES (64 * 1024)
 
 typedef struct broker_topic {
@@ -74,26 +74,28 @@ static const char *const default_topics[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: casewatch-broker [--brokers N] [--topic NAME:PARTITIONS]...\n"
-            "                        [--bootstrap-file PATH] [--control-file PATH]\n"
-            "\n"
-            "Runs an in-memory Kafka-protocol cluster (librdkafka mock cluster) on loopback\n"
-            "until SIGTERM or SIGINT, and prints its bootstrap.servers list as one line.\n"
-            "\n"
-            "  --brokers N               number of brokers, 1..%d (default 1)\n"
-            "  --topic NAME:PARTITIONS   create a topic (repeatable; default: casewatch.case-events:8,\n"
-            "                            casewatch.hearing-events:8, casewatch.dead-letters:4,\n"
-            "                            casewatch.alerts:4, casewatch.metrics:1)\n"
-            "  --bootstrap-file PATH     also write the bootstrap list there (atomically)\n"
-            "  --control-file PATH       on SIGUSR1 apply the commands in PATH, one per line:\n"
-            "                              broker-down ID | broker-up ID | broker-rtt ID MS |\n"
-            "                              partition-leader TOPIC PART ID |\n"
-            "                              coordinator group|transaction KEY ID |\n"
-            "                              request-errors APIKEY ERR... | clear-request-errors APIKEY\n"
-            "                            and write the outcome to PATH.ack\n"
-            "  --help                    this text\n",
-            BROKER_MAX_BROKERS);
+    fprintf(
+        out,
+        "usage: casewatch-broker [--brokers N] [--topic NAME:PARTITIONS]...\n"
+        "                        [--bootstrap-file PATH] [--control-file PATH]\n"
+        "\n"
+        "Runs an in-memory Kafka-protocol cluster (librdkafka mock cluster) on loopback\n"
+        "until SIGTERM or SIGINT, and prints its bootstrap.servers list as one line.\n"
+        "\n"
+        "  --brokers N               number of brokers, 1..%d (default 1)\n"
+        "  --topic NAME:PARTITIONS   create a topic (repeatable; default: "
+        "casewatch.case-events:8,\n"
+        "                            casewatch.hearing-events:8, casewatch.dead-letters:4,\n"
+        "                            casewatch.alerts:4, casewatch.metrics:1)\n"
+        "  --bootstrap-file PATH     also write the bootstrap list there (atomically)\n"
+        "  --control-file PATH       on SIGUSR1 apply the commands in PATH, one per line:\n"
+        "                              broker-down ID | broker-up ID | broker-rtt ID MS |\n"
+        "                              partition-leader TOPIC PART ID |\n"
+        "                              coordinator group|transaction KEY ID |\n"
+        "                              request-errors APIKEY ERR... | clear-request-errors APIKEY\n"
+        "                            and write the outcome to PATH.ack\n"
+        "  --help                    this text\n",
+        BROKER_MAX_BROKERS);
 }
 
 /* Strict decimal parse: the whole string must be an integer within [lo, hi]. */

@@ -62,7 +62,7 @@ if [ -z "$BINDIR" ] && [ -f "$DIR/pg.env" ]; then
     BINDIR=$(sed -n "s/^CW_PG_BINDIR=//p" "$DIR/pg.env" | head -n 1)
 fi
 if [ -z "$BINDIR" ]; then
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
         if [ -x "$d/pg_ctl" ]; then BINDIR=$d; break; fi
     done
 fi
@@ -86,7 +86,9 @@ alive() {
 
 rc=0
 if [ -f "$DATA/PG_VERSION" ]; then
-    [ -n "$BINDIR" ] && [ -x "$BINDIR/pg_ctl" ] || die "pg_ctl not found (set CW_PG_BINDIR)"
+    if [ -z "$BINDIR" ] || [ ! -x "$BINDIR/pg_ctl" ]; then
+        die "pg_ctl not found (set CW_PG_BINDIR)"
+    fi
     pid=
     [ -f "$DATA/postmaster.pid" ] && pid=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null || true)
     if as_pg "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then

@@ -95,7 +95,7 @@ fi
 # --- where PostgreSQL lives ---------------------------------------------------------------
 BINDIR=${CW_PG_BINDIR:-}
 if [ -z "$BINDIR" ]; then
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
         if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
             BINDIR=$d
             break
@@ -105,8 +105,9 @@ fi
 if [ -z "$BINDIR" ] && command -v initdb >/dev/null 2>&1; then
     BINDIR=$(dirname "$(command -v initdb)")
 fi
-[ -n "$BINDIR" ] && [ -x "$BINDIR/initdb" ] && [ -x "$BINDIR/pg_ctl" ] ||
+if [ -z "$BINDIR" ] || [ ! -x "$BINDIR/initdb" ] || [ ! -x "$BINDIR/pg_ctl" ]; then
     die "PostgreSQL server binaries not found (install 'postgresql' or set CW_PG_BINDIR)"
+fi
 
 # --- DIR, and who runs the server -----------------------------------------------------------
 mkdir -p "$DIR"
@@ -189,8 +190,8 @@ fi
 port_in_use() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 random_port() {
-    local p i
-    for i in $(seq 1 50); do
+    local p
+    for _ in $(seq 1 50); do
         p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
         if ! port_in_use "$p"; then
             echo "$p"

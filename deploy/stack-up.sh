@@ -38,8 +38,11 @@ shift
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd -P)
-# As root, the server runs as postgres and must be able to reach DIR/pg.
+# As root, the server runs as postgres and must be able to reach DIR/pg. DIR is ours to
+# chmod; its parents are not.
 if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$DIR"; then
+    runuser -u postgres -- test -x "$(dirname "$DIR")" ||
+        die "user postgres cannot reach $(dirname "$DIR"): make it and its parents searchable (chmod o+x) or use a directory under /tmp"
     echo "$PROG: making $DIR searchable (o+x) so that user postgres can reach $DIR/pg" >&2
     chmod o+x "$DIR"
 fi

@@ -48,8 +48,7 @@ static const ProtobufCFieldDescriptor *payload_field(int kind)
     if (kind <= 0)
         return NULL;
     const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(&casewatch__v1__event__descriptor,
-                                                (unsigned)kind);
+        protobuf_c_message_descriptor_get_field(&casewatch__v1__event__descriptor, (unsigned)kind);
     if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || f->type != PROTOBUF_C_TYPE_MESSAGE)
         return NULL;
     return f;
@@ -339,8 +338,7 @@ static cw_reject_t check_rule(vctx_t *vc, const char *kind, const ProtobufCMessa
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(m->descriptor, rule->field);
     if (!f) /* a typo in the table: every valid event of this kind fails, and a test sees it */
-        return reject(vc, CW_REJECT_BAD_VALUE, "internal: %s has no field %s", kind,
-                      rule->field);
+        return reject(vc, CW_REJECT_BAD_VALUE, "internal: %s has no field %s", kind, rule->field);
 
     bool is_string = f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED;
     int64_t v;
@@ -370,9 +368,8 @@ static cw_reject_t check_rule(vctx_t *vc, const char *kind, const ProtobufCMessa
         if (f->label == PROTOBUF_C_LABEL_REPEATED)
             return reject(vc, CW_REJECT_BAD_VALUE, "%s.%s: %" PRId64 " entries, at most %" PRId64,
                           kind, f->name, v, rule->max);
-        return reject(vc, CW_REJECT_BAD_VALUE,
-                      "%s.%s: %" PRId64 " outside %" PRId64 "..%" PRId64, kind, f->name, v,
-                      rule->min, rule->max);
+        return reject(vc, CW_REJECT_BAD_VALUE, "%s.%s: %" PRId64 " outside %" PRId64 "..%" PRId64,
+                      kind, f->name, v, rule->min, rule->max);
     }
     return CW_REJECT_NONE;
 }
@@ -434,8 +431,8 @@ cw_reject_t cw_event_validate(const Casewatch__V1__Event *ev, int64_t now_ms, ch
         CW_REJECT_NONE)
         return r;
 
-    int64_t latest = now_ms > INT64_MAX - CW_EVENT_MAX_AHEAD_MS ? INT64_MAX
-                                                                : now_ms + CW_EVENT_MAX_AHEAD_MS;
+    int64_t latest =
+        now_ms > INT64_MAX - CW_EVENT_MAX_AHEAD_MS ? INT64_MAX : now_ms + CW_EVENT_MAX_AHEAD_MS;
     if (ev->occurred_at == 0)
         return reject(&vc, CW_REJECT_BAD_TIMESTAMP, "occurred_at: not set");
     if (ev->occurred_at < CW_EVENT_MIN_TIME_MS)
@@ -466,8 +463,7 @@ cw_reject_t cw_event_validate(const Casewatch__V1__Event *ev, int64_t now_ms, ch
     for (size_t i = 0; i < CW_ARRAY_LEN(field_rules); i++) {
         if (field_rules[i].kind != (int)ev->payload_case)
             continue;
-        if ((r = check_rule(&vc, pf->name, m, &field_rules[i], ev->occurred_at)) !=
-            CW_REJECT_NONE)
+        if ((r = check_rule(&vc, pf->name, m, &field_rules[i], ev->occurred_at)) != CW_REJECT_NONE)
             return r;
     }
 
@@ -494,8 +490,8 @@ cw_reject_t cw_event_decode(const uint8_t *buf, size_t len, size_t max_len, int6
         out->kind = CASEWATCH__V1__EVENT__PAYLOAD__NOT_SET;
     }
     if (max_len && len > max_len)
-        return reject(&vc, CW_REJECT_TOO_LARGE, "message of %zu bytes exceeds the maximum %zu",
-                      len, max_len);
+        return reject(&vc, CW_REJECT_TOO_LARGE, "message of %zu bytes exceeds the maximum %zu", len,
+                      max_len);
     if (!buf && len)
         return reject(&vc, CW_REJECT_UNDECODABLE, "no message bytes");
 
@@ -504,8 +500,8 @@ cw_reject_t cw_event_decode(const uint8_t *buf, size_t len, size_t max_len, int6
         return reject(&vc, CW_REJECT_UNDECODABLE,
                       "not a valid protobuf encoding of casewatch.v1.Event (%zu bytes)", len);
 
-    cw_reject_t r = scan_nul(&vc, &casewatch__v1__event__descriptor, NULL, buf ? buf : empty,
-                             len, 0);
+    cw_reject_t r =
+        scan_nul(&vc, &casewatch__v1__event__descriptor, NULL, buf ? buf : empty, len, 0);
     if (r == CW_REJECT_NONE)
         r = cw_event_validate(pb, now_ms, reason, reasonsz);
     if (r != CW_REJECT_NONE || !out) {

@@ -111,6 +111,7 @@ struct cw_pipeline {
     void *stopped_arg;
     bool stop_requested;
     bool consumer_closing;
+    bool final_marks;
     int64_t last_stats_log;
 
     cw_pipeline_stats_t stats;
@@ -1012,6 +1013,13 @@ static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
     check_stop(arg);
 }
 
+static void final_marks_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (p->state == P_STOPPING)
+        check_stop(p);
+}
+
 static void check_stop(cw_pipeline_t *p)
 {
     if (p->state != P_STOPPING || p->inflight)
@@ -1029,8 +1037,18 @@ static void check_stop(cw_pipeline_t *p)
     }
     /* committed dead letters still on their way out: give them a moment, they are re-sent
      * at the next start otherwise */
-    if (cw_publisher_inflight(p->publisher))
-        cw_publisher_flush(p->publisher, 1000);
+    if (!p->final_marks) {
+        p->final_marks = true;
+        if (cw_publisher_inflight(p->publisher))
+            cw_publisher_flush(p->publisher, 1000);
+        /* record what the flush confirmed, so a restart does not re-send it */
+        if (p->nmarks && cw_store_ready(p->store)) {
+            cw_store_job_t *job = cw_store_job_new(final_marks_done, p);
+            add_marks_stmt(p, job);
+            cw_store_submit(p->store, job);
+            return;
+        }
+    }
     set_state(p, P_STOPPED);
     log_stats(p);
     if (p->on_stopped) {

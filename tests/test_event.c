@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOW_MS 1709200000000LL /* 2024-02-29T09:46:40Z, fixed: tests never read a clock */
+#define NOW_MS      1709200000000LL /* 2024-02-29T09:46:40Z, fixed: tests never read a clock */
 #define OCCURRED_MS (NOW_MS - 3600000LL)
-#define DAY_MS 86400000LL
+#define DAY_MS      86400000LL
 
 /* ---- fixture: one valid event of a given kind, every payload message kept inline ------- */
 
@@ -229,8 +229,7 @@ static void fixture_init(fixture_t *fx, int kind)
         fx->ev.timetable_extended = &fx->timetable_extended;
         break;
     case CASEWATCH__V1__EVENT__PAYLOAD_CASE_RECLASSIFIED:
-        fx->case_reclassified.new_case_type =
-            CASEWATCH__V1__CASE_TYPE__CASE_TYPE_PRIVATE_LAW_WAFH;
+        fx->case_reclassified.new_case_type = CASEWATCH__V1__CASE_TYPE__CASE_TYPE_PRIVATE_LAW_WAFH;
         fx->ev.case_reclassified = &fx->case_reclassified;
         break;
     default:
@@ -290,23 +289,21 @@ static void expect_at(const char *file, int line, cw_reject_t got, cw_reject_t w
     CU_ASSERT_EQUAL(got, want);
 }
 
-#define EXPECT(fx, want)                                                                     \
-    do {                                                                                     \
-        char reason_[256];                                                                   \
-        expect_at(__FILE__, __LINE__, decode_fx((fx), reason_, sizeof reason_), (want),      \
-                  reason_);                                                                  \
+#define EXPECT(fx, want)                                                                           \
+    do {                                                                                           \
+        char reason_[256];                                                                         \
+        expect_at(__FILE__, __LINE__, decode_fx((fx), reason_, sizeof reason_), (want), reason_);  \
     } while (0)
 
 /* Expect a rejection whose reason contains `needle`. */
-#define EXPECT_REASON(fx, want, needle)                                                      \
-    do {                                                                                     \
-        char reason_[256];                                                                   \
-        expect_at(__FILE__, __LINE__, decode_fx((fx), reason_, sizeof reason_), (want),      \
-                  reason_);                                                                  \
-        if (!strstr(reason_, (needle)))                                                      \
-            printf("\n    %s:%d: reason \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, reason_, \
-                   (needle));                                                                \
-        CU_ASSERT_PTR_NOT_NULL(strstr(reason_, (needle)));                                   \
+#define EXPECT_REASON(fx, want, needle)                                                            \
+    do {                                                                                           \
+        char reason_[256];                                                                         \
+        expect_at(__FILE__, __LINE__, decode_fx((fx), reason_, sizeof reason_), (want), reason_);  \
+        if (!strstr(reason_, (needle)))                                                            \
+            printf("\n    %s:%d: reason \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, reason_,       \
+                   (needle));                                                                      \
+        CU_ASSERT_PTR_NOT_NULL(strstr(reason_, (needle)));                                         \
     } while (0)
 
 /* ---- tests --------------------------------------------------------------------------- */
@@ -351,7 +348,8 @@ static void test_every_kind_valid(void)
             printf("\n    kind %d: %s (%s)\n", kind, cw_reject_name(r), reason);
         CU_ASSERT_EQUAL(r, CW_REJECT_NONE);
         CU_ASSERT_EQUAL(out.kind, kind);
-        CU_ASSERT_STRING_EQUAL(cw_event_kind_name(out.kind), kind_names[kind - CW_EVENT_KIND_FIRST]);
+        CU_ASSERT_STRING_EQUAL(cw_event_kind_name(out.kind),
+                               kind_names[kind - CW_EVENT_KIND_FIRST]);
         CU_ASSERT_EQUAL(cw_event_kind_from_name(kind_names[kind - CW_EVENT_KIND_FIRST]), kind);
         if (out.pb) {
             CU_ASSERT_STRING_EQUAL(out.pb->event_id, "evt-0001");
@@ -376,8 +374,7 @@ static void test_kind_names(void)
     CU_ASSERT_EQUAL(cw_event_kind_from_name("event_id"), 0);
     CU_ASSERT_EQUAL(cw_event_kind_from_name("no_such_kind"), 0);
     CU_ASSERT_TRUE(cw_event_kind_is_area(CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED));
-    CU_ASSERT_TRUE(
-        cw_event_kind_is_area(CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_DEACTIVATED));
+    CU_ASSERT_TRUE(cw_event_kind_is_area(CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_DEACTIVATED));
     CU_ASSERT_FALSE(cw_event_kind_is_area(CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED));
 }
 
@@ -405,8 +402,8 @@ static void test_undecodable(void)
 {
     char reason[256];
 
-    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                      0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     CU_ASSERT_EQUAL(decode_bytes(garbage, sizeof garbage, 0, reason, sizeof reason),
                     CW_REJECT_UNDECODABLE);
     static const uint8_t text[] = "{\"event_id\": \"x\"}";
@@ -415,12 +412,10 @@ static void test_undecodable(void)
 
     /* wrong wire type: event_id (field 1, a string) as a varint */
     static const uint8_t wt1[] = {0x08, 0x01};
-    CU_ASSERT_EQUAL(decode_bytes(wt1, sizeof wt1, 0, reason, sizeof reason),
-                    CW_REJECT_UNDECODABLE);
+    CU_ASSERT_EQUAL(decode_bytes(wt1, sizeof wt1, 0, reason, sizeof reason), CW_REJECT_UNDECODABLE);
     /* wrong wire type: occurred_at (field 3, int64) as a fixed32 */
     static const uint8_t wt3[] = {0x1d, 0x01, 0x02, 0x03, 0x04};
-    CU_ASSERT_EQUAL(decode_bytes(wt3, sizeof wt3, 0, reason, sizeof reason),
-                    CW_REJECT_UNDECODABLE);
+    CU_ASSERT_EQUAL(decode_bytes(wt3, sizeof wt3, 0, reason, sizeof reason), CW_REJECT_UNDECODABLE);
     /* wrong wire type: case_opened (field 10, a message) as a varint */
     static const uint8_t wt10[] = {0x50, 0x01};
     CU_ASSERT_EQUAL(decode_bytes(wt10, sizeof wt10, 0, reason, sizeof reason),
@@ -685,7 +680,12 @@ static void test_bad_identifier(void)
     fixture_t fx;
     char long_id[CW_EVENT_ID_MAX + 2];
 
-    static const char *const bad[] = {"a b", "a\x01" "b", "\xc3\x28", "caf\xc3\xa9", "x\x7f",
+    static const char *const bad[] = {"a b",
+                                      "a\x01"
+                                      "b",
+                                      "\xc3\x28",
+                                      "caf\xc3\xa9",
+                                      "x\x7f",
                                       "tab\there"};
     for (size_t i = 0; i < CW_ARRAY_LEN(bad); i++) {
         fixture_init(&fx, CASEWATCH__V1__EVENT__PAYLOAD_CHILD_SEEN);
@@ -748,8 +748,7 @@ static void test_embedded_nul(void)
         uint8_t *hit = memmem(buf, len, needle, 4);
         CU_ASSERT_PTR_NOT_NULL_FATAL(hit);
         hit[1] = '\0';
-        CU_ASSERT_EQUAL(decode_bytes(buf, len, 0, reason, sizeof reason),
-                        CW_REJECT_BAD_IDENTIFIER);
+        CU_ASSERT_EQUAL(decode_bytes(buf, len, 0, reason, sizeof reason), CW_REJECT_BAD_IDENTIFIER);
         CU_ASSERT_PTR_NOT_NULL(strstr(reason, which == 0 ? "event_id" : "child_seen.child_id"));
         free(buf);
     }
@@ -819,8 +818,11 @@ static void test_values(void)
     static const struct {
         uint32_t weeks;
         cw_reject_t want;
-    } weeks[] = {{0, CW_REJECT_BAD_VALUE}, {1, CW_REJECT_NONE}, {8, CW_REJECT_NONE},
-                 {9, CW_REJECT_BAD_VALUE}, {UINT32_MAX, CW_REJECT_BAD_VALUE}};
+    } weeks[] = {{0, CW_REJECT_BAD_VALUE},
+                 {1, CW_REJECT_NONE},
+                 {8, CW_REJECT_NONE},
+                 {9, CW_REJECT_BAD_VALUE},
+                 {UINT32_MAX, CW_REJECT_BAD_VALUE}};
     for (size_t i = 0; i < CW_ARRAY_LEN(weeks); i++) {
         fx.timetable_extended.weeks = weeks[i].weeks;
         EXPECT(&fx, weeks[i].want);

@@ -38,10 +38,10 @@
 #error "CW_BINARY_DIR must be defined (CMake does it)"
 #endif
 
-#define CWT_RUN_TIMEOUT_MS (600 * 1000)
+#define CWT_RUN_TIMEOUT_MS       (600 * 1000)
 #define CWT_PG_SCRIPT_TIMEOUT_MS (180 * 1000)
-#define CWT_BROKER_START_MS 10000
-#define CWT_BROKER_STOP_MS 10000
+#define CWT_BROKER_START_MS      10000
+#define CWT_BROKER_STOP_MS       10000
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -89,16 +89,16 @@ typedef enum { ENT_FREE = 0, ENT_PG, ENT_BROKER, ENT_DAEMON, ENT_TMPDIR } ent_ki
 
 typedef struct {
     ent_kind_t kind;
-    pid_t pid;       /* broker, daemon */
-    bool exited;     /* reaped already; status below */
-    int status;      /* status_code() of the reaped process */
-    char dir[256];   /* pg, broker, tmpdir */
+    pid_t pid;     /* broker, daemon */
+    bool exited;   /* reaped already; status below */
+    int status;    /* status_code() of the reaped process */
+    char dir[256]; /* pg, broker, tmpdir */
 } ent_t;
 
 #define REG_MAX 128
 static ent_t reg[REG_MAX];
-static pid_t reg_owner;          /* the process that registered: forked children never clean */
-static bool run_failed;          /* set by cwt_cunit_run(): keep small dirs for inspection */
+static pid_t reg_owner; /* the process that registered: forked children never clean */
+static bool run_failed; /* set by cwt_cunit_run(): keep small dirs for inspection */
 static bool cleaning;
 
 static void on_fatal_signal(int sig)
@@ -385,6 +385,9 @@ void cwt_tmpdir(char *out, size_t n, const char *tag)
 {
     if (!make_tmpdir(out, n, tag))
         abort();
+    /* Searchable (not listable) by others: user postgres must reach a cluster made inside. */
+    if (chmod(out, 0711) != 0)
+        say("chmod %s: %s", out, strerror(errno));
     reg_add(ENT_TMPDIR, 0, out);
 }
 
@@ -541,8 +544,7 @@ int cwt_pg_start(cwt_pg_t *pg)
     char out[4096];
     int rc = pg_script("pg-up.sh", pg->dir, NULL, NULL, out, sizeof(out));
     if (rc != 0 || !pg_parse(pg, out)) {
-        say("cwt_pg_start: PostgreSQL did not start in %s (pg-up.sh exit status %d)", pg->dir,
-            rc);
+        say("cwt_pg_start: PostgreSQL did not start in %s (pg-up.sh exit status %d)", pg->dir, rc);
         pg_dump_logs(pg);
         pid_t pm = cwt_pg_postmaster_pid(pg);
         (void)pg_script("pg-down.sh", pg->dir, "--mode", "immediate", NULL, 0);
@@ -560,15 +562,12 @@ static int pg_stop_dir(const char *dir, bool purge)
     cwt_pg_t tmp = {0};
     snprintf(tmp.dir, sizeof(tmp.dir), "%s", dir);
     pid_t pm = cwt_pg_postmaster_pid(&tmp);
-    int rc = pg_script("pg-down.sh", dir, NULL, NULL, NULL, 0);
+    /* pg-down.sh waits for the postmaster and purges only once it is gone. */
+    int rc = pg_script("pg-down.sh", dir, purge ? "--purge" : NULL, NULL, NULL, 0);
     bool gone = pg_wait_gone(pm);
     if (rc != 0 || !gone) {
         say("stopping PostgreSQL in %s failed (pg-down.sh exit status %d)", dir, rc);
         pg_dump_logs(&tmp);
-        return -1;
-    }
-    if (purge && pg_script("pg-down.sh", dir, "--purge", NULL, NULL, 0) != 0) {
-        say("cannot purge %s", dir);
         return -1;
     }
     return 0;
@@ -604,8 +603,8 @@ int cwt_pg_restart(cwt_pg_t *pg)
     char out[4096];
     int rc = pg_script("pg-up.sh", pg->dir, NULL, NULL, out, sizeof(out));
     if (rc != 0 || !pg_parse(pg, out)) {
-        say("cwt_pg_restart: PostgreSQL did not restart in %s (pg-up.sh exit status %d)",
-            pg->dir, rc);
+        say("cwt_pg_restart: PostgreSQL did not restart in %s (pg-up.sh exit status %d)", pg->dir,
+            rc);
         pg_dump_logs(pg);
         return -1;
     }
@@ -697,12 +696,16 @@ static bool read_first_line(const char *path, char *dst, size_t dstsz)
 static pid_t spawn_bg(char *const argv[], const char *log)
 {
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         say("fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        /* Even a SIGKILLed test (ctest timeout) must not leave a broker or daemon behind. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 || getppid() != parent)
+            _exit(127);
         int in = open("/dev/null", O_RDONLY);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in < 0 || fd < 0) {
@@ -923,8 +926,9 @@ static void count_sink(void *arg, const char *buf, size_t n)
 
 int cwt_kcat_count(const cwt_broker_t *b, const char *topic, int timeout_ms)
 {
-    char *const argv[] = {"kcat", "-C",    "-q", "-e", "-o", "beginning", "-b", (char *)b->bootstrap,
-                          "-t",   (char *)topic, "-f", "x\\n", NULL};
+    char *const argv[] = {
+        "kcat", "-C",          "-q", "-e",   "-o", "beginning", "-b", (char *)b->bootstrap,
+        "-t",   (char *)topic, "-f", "x\\n", NULL};
     long count = 0;
     int rc = spawn(argv, count_sink, &count, timeout_ms);
     if (rc != 0) {

@@ -5,8 +5,10 @@
  * Tests may block: everything here is synchronous (fork/exec, poll with timeouts, PQexec).
  * Everything a test starts is recorded in one process-wide cleanup registry, installed with
  * atexit() (and on SIGINT/SIGTERM/SIGHUP) on the first start, so a failing test — CU_FAIL_FATAL,
- * exit(), a ctest timeout's SIGTERM — still stops daemons, brokers and PostgreSQL. A SIGKILL of
- * the test process cannot be caught: then see /tmp/cwt-*.
+ * exit(), Ctrl-C, kill — still stops daemons, brokers and PostgreSQL. A SIGKILL of the test
+ * process (how ctest ends a test past its TIMEOUT) cannot be caught: brokers and daemons still
+ * get SIGTERM (PR_SET_PDEATHSIG), but PostgreSQL keeps running: look for /tmp/cwt-pg-* and run
+ * deploy/pg-down.sh DIR --purge.
  *
  * Nothing is skipped silently: a server that cannot start makes the start function print why
  * (with the server log) on stderr and return -1; callers then CU_FAIL_FATAL. cwt_cunit_run()
@@ -166,7 +168,10 @@ bool cwt_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
 /** @brief A TCP port free on 127.0.0.1 right now (bind to port 0, read it, close); -1 on error. */
 int cwt_free_port(void);
 
-/** @brief mkdtemp("/tmp/cwt-<tag>-XXXXXX") into out; aborts if impossible. Removed at exit. */
+/**
+ * @brief mkdtemp("/tmp/cwt-<tag>-XXXXXX") into out, mode 0711 so that user postgres can reach a
+ *        cluster created inside; aborts if impossible. Removed at exit (kept if the run failed).
+ */
 void cwt_tmpdir(char *out, size_t n, const char *tag);
 
 /** @brief true if pid no longer runs (gone, or a zombie); reaps it if it is our child. */
