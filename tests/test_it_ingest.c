@@ -84,7 +84,7 @@ static int load_manifest(const char *name, const char *manifest)
              name, name);
     if (cwt_pg_exec(&pg, sql))
         return -1;
-    char cmd[1024];
+    char cmd[2048];
     snprintf(cmd, sizeof(cmd), "psql -q -v ON_ERROR_STOP=1 '%s' -c \"\\copy %s from '%s'\"",
              pg.conninfo, name, manifest);
     return cwt_run(cmd, NULL, 0);
