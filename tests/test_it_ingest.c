@@ -11,12 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static cwt_pg_t pg;
 static cwt_broker_t broker;
-static char tmp[256], cfg_path[512], log_path[512];
+static char tmp[256], cfg_path[600], log_path[600];
 static pid_t daemon_pid = -1;
 
 #define PROTO_ARGS "-I " CW_SOURCE_DIR "/proto " CW_SOURCE_DIR "/proto/casewatch/v1/events.proto"
@@ -80,7 +81,8 @@ static int load_manifest(const char *name, const char *manifest)
 {
     char sql[512];
     snprintf(sql, sizeof(sql),
-             "DROP TABLE IF EXISTS %s; CREATE TABLE %s (event_id text, case_id text, kind text)",
+             "SET client_min_messages = warning; DROP TABLE IF EXISTS %s; "
+             "CREATE TABLE %s (event_id text, case_id text, kind text)",
              name, name);
     if (cwt_pg_exec(&pg, sql))
         return -1;
@@ -368,6 +370,97 @@ static void test_database_outage(void)
     CU_ASSERT_TRUE(cwt_daemon_alive(daemon_pid));
 }
 
+
+static void test_broker_outage(void)
+{
+    /* the only broker goes away: the daemon says so, keeps retrying and catches up */
+    CU_ASSERT_EQUAL_FATAL(cwt_broker_control(&broker, "broker-down 1\n", 10000), 0);
+    sleep(4);
+    CU_ASSERT_TRUE(cwt_daemon_alive(daemon_pid));
+    char cmd[700], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -c 'broker unreachable' %s", log_path);
+    CU_ASSERT_EQUAL(cwt_run(cmd, out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL_FATAL(cwt_broker_control(&broker, "broker-up 1\n", 10000), 0);
+    char manifest[512];
+    CU_ASSERT_EQUAL_FATAL(run_producer("bo", 2000, 100, NULL, manifest, sizeof(manifest)), 0);
+    CU_ASSERT_EQUAL_FATAL(load_manifest("m_bo", manifest), 0);
+    assert_manifest_applied("m_bo", 60000);
+    CU_ASSERT_TRUE(cwt_daemon_alive(daemon_pid));
+}
+
+static void test_two_daemons_share_the_group(void)
+{
+    /* a second member joins mid-stream (partitions move: revoke, commit, reload, assign),
+     * then the first leaves: the totals stay exact */
+    char path2[600], log2[600], manifest[512];
+    snprintf(path2, sizeof(path2), "%s/second.ini", tmp);
+    snprintf(log2, sizeof(log2), "%s/second.log", tmp);
+    CU_ASSERT_EQUAL_FATAL(cwt_write_config(path2, &pg, &broker, "ingest-pair",
+                                           "[daemon]\nbatch_max_wait_ms = 20\n"),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(cwt_daemon_stop(daemon_pid, SIGTERM, 10000), 0);
+    /* restart the first in the same named group as the second */
+    CU_ASSERT_EQUAL_FATAL(cwt_write_config(cfg_path, &pg, &broker, "ingest-pair",
+                                           "[daemon]\nmax_message_bytes = 4096\n"
+                                           "batch_max_wait_ms = 20\n"),
+                          0);
+    start_daemon();
+    snprintf(manifest, sizeof(manifest), "%s/manifest-tw.tsv", tmp);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "exec " CW_BINARY_DIR "/casewatch-produce -b %s -t casewatch.case-events "
+             "--events 20000 --cases 800 --seed 11 --prefix tw --rate 2000 --manifest %s "
+             "> /dev/null",
+             broker.bootstrap, manifest);
+    pid_t producer = fork();
+    CU_ASSERT_FATAL(producer >= 0);
+    if (producer == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    sleep(3);
+    pid_t second = cwt_daemon_start(path2, log2);
+    CU_ASSERT_FATAL(second > 0);
+    sleep(5);
+    CU_ASSERT_EQUAL(cwt_daemon_stop(daemon_pid, SIGTERM, 10000), 0); /* the first leaves */
+    int status = 0;
+    CU_ASSERT_EQUAL_FATAL(waitpid(producer, &status, 0), producer);
+    CU_ASSERT_FATAL(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL_FATAL(load_manifest("m_tw", manifest), 0);
+    assert_manifest_applied("m_tw", 60000);
+    assert_manifest_applied("m_pp", 1000);
+    snprintf(cmd, sizeof(cmd), "grep -c 'partition(s) revoked' %s", log2);
+    char out[64];
+    CU_ASSERT_EQUAL(cwt_run(cmd, out, sizeof(out)), 0); /* the hand-over really happened */
+    /* the second carries on as the main daemon of the suite */
+    daemon_pid = second;
+    snprintf(log_path, sizeof(log_path), "%s", log2);
+    snprintf(cfg_path, sizeof(cfg_path), "%s", path2);
+}
+
+static void test_second_signal_exits_at_once(void)
+{
+    char path[600], logp[600];
+    snprintf(path, sizeof(path), "%s/twice.ini", tmp);
+    snprintf(logp, sizeof(logp), "%s/twice.log", tmp);
+    CU_ASSERT_EQUAL_FATAL(cwt_write_config(path, &pg, &broker, NULL, NULL), 0);
+    pid_t pid = cwt_daemon_start(path, logp);
+    CU_ASSERT_FATAL(pid > 0);
+    usleep(500000); /* still joining the group: a graceful stop would wait for it */
+    kill(pid, SIGTERM);
+    usleep(50000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int st = cwt_daemon_stop(pid, SIGINT, 3000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CU_ASSERT(st == 1 || st == 0);
+    CU_ASSERT(secs < 1.0);
+    char cmd[700], out[64];
+    snprintf(cmd, sizeof(cmd), "grep -c 'second .*: exiting at once\\|casewatchd stopped' %s", logp);
+    CU_ASSERT_EQUAL(cwt_run(cmd, out, sizeof(out)), 0);
+}
+
 static void test_newer_schema_stops_startup(void)
 {
     CU_ASSERT_EQUAL_FATAL(cwt_pg_exec(&pg, "CREATE DATABASE newer"),
@@ -433,6 +526,10 @@ int main(void)
                 test_stop_restart_preserves);
     CU_add_test(s, "PostgreSQL down mid-stream: the daemon waits, reconnects, catches up",
                 test_database_outage);
+    CU_add_test(s, "broker unreachable: logged, retried, caught up", test_broker_outage);
+    CU_add_test(s, "two daemons in one group: hand-over mid-stream stays exact",
+                test_two_daemons_share_the_group);
+    CU_add_test(s, "a second TERM/INT exits at once", test_second_signal_exits_at_once);
     CU_add_test(s, "a database newer than the binary stops startup with a clear message",
                 test_newer_schema_stops_startup);
     CU_add_test(s, "--check-config names file:line", test_check_config);
