@@ -1,6 +1,8 @@
 # Turns deploy/sql/NNN_name.sql into a C table {version, name, sql} compiled into libcasewatch,
 # so the binary knows exactly which schema versions it understands.
-# Invoked at build time: cmake -DOUT=file.c "-DFILES=a.sql;b.sql" -P embed_migrations.cmake
+# Invoked at build time: cmake -DOUT=file.c -DSQL_DIR=deploy/sql -P embed_migrations.cmake
+file(GLOB FILES ${SQL_DIR}/[0-9]*.sql)
+list(SORT FILES)
 set(body "/* generated from deploy/sql by embed_migrations.cmake; do not edit */\n")
 string(APPEND body "#include \"casewatch/migrations.h\"\n\nconst cw_migration_t cw_migrations[] = {\n")
 set(count 0)

@@ -16,7 +16,7 @@ if [ "$(id -u)" = 0 ]; then
     echo "== installing packages"
     apt-get update -qq
     apt-get install -y -qq build-essential cmake pkg-config libevent-dev librdkafka-dev \
-        libprotobuf-c-dev protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev kcat \
+        libprotobuf-c-dev protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev kcat \
         postgresql protobuf-compiler >/dev/null
 fi
 

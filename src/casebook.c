@@ -1,14 +1,28 @@
 /*
- * casebook.c — per-case state in an open-addressing hash table (linear probing, backward-shift
- * deletion), keyed by case_id. Pure: no I/O, no clock, no globals.
+ * casebook.c — per-case domain state, applied from events in an order-independent way, and
+ * the aggregate contributions of each case. Pure: no I/O, no clock, no globals.
  *
- * Owns every cw_case_t and its case_id string. The dirty list holds pointers into the table;
- * it is emptied at each commit and before any drop, so it never points at a freed case.
+ * Owns every cw_case_t (in an open-addressing table keyed by case_id, linear probing with
+ * backward-shift deletion), their child/report/hearing/concern arrays, the string intern pool
+ * (areas, teams, workers: shared by many cases, stored once) and the area table. The dirty
+ * lists hold pointers into these; they are emptied at each commit and before any drop.
  */
 #include "casewatch/casebook.h"
+#include "casewatch/workdays.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------ intern pool */
+
+typedef struct intern {
+    char **strs; /* id -> string; id 0 is "" */
+    uint32_t n, cap;
+    uint32_t *slots; /* hash -> id, 0 = empty */
+    uint32_t nslots;
+} intern_t;
 
 struct cw_casebook {
     cw_case_t **slots;
@@ -16,28 +30,216 @@ struct cw_casebook {
     size_t count;
     cw_case_t **dirty;
     size_t ndirty, dirtycap;
+    intern_t in;
+    cw_area_t **areas;
+    size_t nareas, areacap;
+    cw_area_t **dirty_areas;
+    size_t ndirty_areas, dirty_areacap;
 };
 
-static uint64_t hash_str(const char *s)
+uint64_t cw_casebook_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    for (; *s; s++) {
+    for (; s && *s; s++) {
         h ^= (unsigned char)*s;
         h *= 1099511628211ULL;
     }
-    return h ? h : 1;
+    return h;
 }
+
+static void intern_grow(intern_t *in)
+{
+    uint32_t ns = in->nslots ? in->nslots * 2 : 256;
+    uint32_t *slots = cw_calloc(ns, sizeof(uint32_t));
+    for (uint32_t id = 1; id < in->n; id++) {
+        uint32_t i = (uint32_t)cw_casebook_hash(in->strs[id]) & (ns - 1);
+        while (slots[i])
+            i = (i + 1) & (ns - 1);
+        slots[i] = id;
+    }
+    free(in->slots);
+    in->slots = slots;
+    in->nslots = ns;
+}
+
+uint32_t cw_casebook_intern(cw_casebook_t *cb, const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    intern_t *in = &cb->in;
+    if ((in->n + 1) * 2 > in->nslots)
+        intern_grow(in);
+    uint32_t i = (uint32_t)cw_casebook_hash(s) & (in->nslots - 1);
+    while (in->slots[i]) {
+        if (!strcmp(in->strs[in->slots[i]], s))
+            return in->slots[i];
+        i = (i + 1) & (in->nslots - 1);
+    }
+    if (in->n == in->cap) {
+        in->cap *= 2;
+        in->strs = cw_realloc(in->strs, sizeof(char *) * in->cap);
+    }
+    in->strs[in->n] = cw_strdup(s);
+    in->slots[i] = in->n;
+    return in->n++;
+}
+
+const char *cw_casebook_str(const cw_casebook_t *cb, uint32_t id)
+{
+    return id < cb->in.n ? cb->in.strs[id] : "";
+}
+
+/* ------------------------------------------------------------------ names */
+
+const char *cw_case_type_name(int t)
+{
+    static const char *const names[] = {"",
+                                        "PUBLIC_LAW_S31_CARE",
+                                        "PUBLIC_LAW_S31_SUPERVISION",
+                                        "PUBLIC_LAW_OTHER",
+                                        "PRIVATE_LAW_WTFH",
+                                        "PRIVATE_LAW_WAFH",
+                                        "RULE_16_4"};
+    return t >= 0 && t < (int)CW_ARRAY_LEN(names) ? names[t] : "";
+}
+
+const char *cw_alloc_name(int a)
+{
+    static const char *const names[] = {"awaiting", "allocated", "duty", "post_assessment_hub",
+                                        "allocation_hub"};
+    return a >= 0 && a < (int)CW_ARRAY_LEN(names) ? names[a] : "";
+}
+
+const char *cw_live_metric_name(int m)
+{
+    static const char *const names[] = {"alloc_allocated",       "alloc_duty",
+                                        "alloc_post_assessment_hub", "alloc_allocation_hub",
+                                        "children_in_allocated", "children_seen",
+                                        "children_seen_in_person"};
+    return m >= 0 && m < (int)CW_ARRAY_LEN(names) ? names[m] : "";
+}
+
+const char *cw_report_kind_name(int k)
+{
+    static const char *const names[] = {"",
+                                        "S7_REPORT",
+                                        "S7_ADDENDUM",
+                                        "SAFEGUARDING_LETTER",
+                                        "RISK_ASSESSMENT_16A",
+                                        "GUARDIAN_ANALYSIS",
+                                        "OTHER"};
+    return k >= 0 && k < (int)CW_ARRAY_LEN(names) ? names[k] : "";
+}
+
+/* ------------------------------------------------------------------ aggregate deltas */
+
+struct cw_aggdelta {
+    cw_agg_entry_t *entries;
+    size_t n, cap;
+    uint32_t *slots; /* index+1 into entries, 0 = empty */
+    size_t nslots;
+};
+
+static uint64_t key_hash(const cw_agg_key_t *k)
+{
+    const unsigned char *p = (const unsigned char *)k;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof(*k); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+cw_aggdelta_t *cw_aggdelta_new(void)
+{
+    return cw_calloc(1, sizeof(cw_aggdelta_t));
+}
+
+void cw_aggdelta_destroy(cw_aggdelta_t *d)
+{
+    if (!d)
+        return;
+    free(d->entries);
+    free(d->slots);
+    free(d);
+}
+
+static void agg_rehash(cw_aggdelta_t *d, size_t nslots)
+{
+    free(d->slots);
+    d->slots = cw_calloc(nslots, sizeof(uint32_t));
+    d->nslots = nslots;
+    for (size_t e = 0; e < d->n; e++) {
+        size_t i = key_hash(&d->entries[e].key) & (nslots - 1);
+        while (d->slots[i])
+            i = (i + 1) & (nslots - 1);
+        d->slots[i] = (uint32_t)e + 1;
+    }
+}
+
+void cw_aggdelta_add(cw_aggdelta_t *d, const cw_agg_key_t *key, int64_t v1, int64_t v2)
+{
+    if ((d->n + 1) * 2 > d->nslots)
+        agg_rehash(d, d->nslots ? d->nslots * 2 : 256);
+    size_t i = key_hash(key) & (d->nslots - 1);
+    while (d->slots[i]) {
+        cw_agg_entry_t *e = &d->entries[d->slots[i] - 1];
+        if (!memcmp(&e->key, key, sizeof(*key))) {
+            e->v1 += v1;
+            e->v2 += v2;
+            return;
+        }
+        i = (i + 1) & (d->nslots - 1);
+    }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 256;
+        d->entries = cw_realloc(d->entries, sizeof(cw_agg_entry_t) * d->cap);
+    }
+    d->entries[d->n] = (cw_agg_entry_t){.key = *key, .v1 = v1, .v2 = v2};
+    d->slots[i] = (uint32_t)++d->n;
+}
+
+const cw_agg_entry_t *cw_aggdelta_entries(const cw_aggdelta_t *d, size_t *n)
+{
+    *n = d->n;
+    return d->entries;
+}
+
+void cw_aggdelta_clear(cw_aggdelta_t *d)
+{
+    d->n = 0;
+    if (d->slots)
+        memset(d->slots, 0, sizeof(uint32_t) * d->nslots);
+}
+
+/* ------------------------------------------------------------------ case table */
 
 cw_casebook_t *cw_casebook_new(void)
 {
     cw_casebook_t *cb = cw_calloc(1, sizeof(*cb));
     cb->cap = 1024;
     cb->slots = cw_calloc(cb->cap, sizeof(cw_case_t *));
+    cb->in.cap = 64;
+    cb->in.strs = cw_malloc(sizeof(char *) * cb->in.cap);
+    cb->in.strs[0] = cw_strdup("");
+    cb->in.n = 1;
+    intern_grow(&cb->in);
     return cb;
 }
 
 static void case_free(cw_case_t *c)
 {
+    for (int i = 0; i < c->nchildren; i++)
+        free(c->children[i].child_id);
+    for (int i = 0; i < c->nreports; i++)
+        free(c->reports[i].report_id);
+    for (int i = 0; i < c->nhearings; i++)
+        free(c->hearings[i].hearing_id);
+    for (int i = 0; i < c->nconcerns; i++)
+        free(c->concerns[i].concern_id);
+    free(c->children);
+    free(c->reports);
+    free(c->hearings);
+    free(c->concerns);
     free(c->case_id);
     free(c);
 }
@@ -51,6 +253,14 @@ void cw_casebook_destroy(cw_casebook_t *cb)
             case_free(cb->slots[i]);
     free(cb->slots);
     free(cb->dirty);
+    for (uint32_t i = 0; i < cb->in.n; i++)
+        free(cb->in.strs[i]);
+    free(cb->in.strs);
+    free(cb->in.slots);
+    for (size_t i = 0; i < cb->nareas; i++)
+        free(cb->areas[i]);
+    free(cb->areas);
+    free(cb->dirty_areas);
     free(cb);
 }
 
@@ -68,7 +278,7 @@ static size_t find_slot(const cw_casebook_t *cb, const char *id, uint64_t h)
             return i;
         i = (i + 1) & mask;
     }
-    return i; /* empty slot where it would go */
+    return i;
 }
 
 static void grow(cw_casebook_t *cb)
@@ -90,16 +300,18 @@ static void grow(cw_casebook_t *cb)
 
 cw_case_t *cw_casebook_find(const cw_casebook_t *cb, const char *case_id)
 {
-    return cb->slots[find_slot(cb, case_id, hash_str(case_id))];
+    return cb->slots[find_slot(cb, case_id, cw_casebook_hash(case_id))];
 }
 
-static cw_case_t *get_or_create(cw_casebook_t *cb, const char *case_id, int32_t partition)
+static cw_case_t *get_or_create(cw_casebook_t *cb, const char *case_id, int32_t partition,
+                                bool *created)
 {
-    uint64_t h = hash_str(case_id);
+    uint64_t h = cw_casebook_hash(case_id);
     size_t i = find_slot(cb, case_id, h);
+    *created = false;
     if (cb->slots[i])
         return cb->slots[i];
-    if ((cb->count + 1) * 4 > cb->cap * 3) { /* keep load under 75% */
+    if ((cb->count + 1) * 4 > cb->cap * 3) {
         grow(cb);
         i = find_slot(cb, case_id, h);
     }
@@ -109,17 +321,7 @@ static cw_case_t *get_or_create(cw_casebook_t *cb, const char *case_id, int32_t 
     c->partition = partition;
     cb->slots[i] = c;
     cb->count++;
-    return c;
-}
-
-cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t partition,
-                            int64_t event_count, int64_t first_ms, int64_t last_ms)
-{
-    cw_case_t *c = get_or_create(cb, case_id, partition);
-    c->partition = partition;
-    c->event_count = event_count;
-    c->first_ms = first_ms;
-    c->last_ms = last_ms;
+    *created = true;
     return c;
 }
 
@@ -135,23 +337,6 @@ static void mark_dirty(cw_casebook_t *cb, cw_case_t *c)
     cb->dirty[cb->ndirty++] = c;
 }
 
-cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t partition)
-{
-    const char *id = ev->pb->case_id;
-    if (!id || !*id)
-        return NULL; /* area events carry no case */
-    cw_case_t *c = get_or_create(cb, id, partition);
-    int64_t t = ev->pb->occurred_at;
-    if (c->event_count == 0 || t < c->first_ms)
-        c->first_ms = t;
-    if (c->event_count == 0 || t > c->last_ms)
-        c->last_ms = t;
-    c->event_count++;
-    c->partition = partition;
-    mark_dirty(cb, c);
-    return c;
-}
-
 cw_case_t *const *cw_casebook_dirty(const cw_casebook_t *cb, size_t *n)
 {
     *n = cb->ndirty;
@@ -165,7 +350,6 @@ void cw_casebook_clear_dirty(cw_casebook_t *cb)
     cb->ndirty = 0;
 }
 
-/* Remove slot i and shift the following run back so probing never hits a false gap. */
 static void remove_slot(cw_casebook_t *cb, size_t i)
 {
     size_t mask = cb->cap - 1;
@@ -178,7 +362,6 @@ static void remove_slot(cw_casebook_t *cb, size_t i)
         if (!cb->slots[j])
             return;
         size_t home = (size_t)cb->slots[j]->hash & mask;
-        /* move j back to i if its home is not in the cyclic range (i, j] */
         bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
             cb->slots[i] = cb->slots[j];
@@ -197,7 +380,7 @@ void cw_casebook_drop_partitions(cw_casebook_t *cb, const int32_t *parts, int n)
         for (int p = 0; c && p < n; p++)
             drop |= c->partition == parts[p];
         if (drop)
-            remove_slot(cb, i); /* slot i may now hold a shifted case: look again */
+            remove_slot(cb, i);
         else
             i++;
     }
@@ -206,6 +389,11 @@ void cw_casebook_drop_partitions(cw_casebook_t *cb, const int32_t *parts, int n)
 void cw_casebook_clear(cw_casebook_t *cb)
 {
     cw_casebook_clear_dirty(cb);
+    /* areas may hold uncommitted changes too: they are reloaded with the partitions */
+    cb->ndirty_areas = 0;
+    for (size_t i = 0; i < cb->nareas; i++)
+        free(cb->areas[i]);
+    cb->nareas = 0;
     for (size_t i = 0; i < cb->cap; i++) {
         if (cb->slots[i]) {
             case_free(cb->slots[i]);
@@ -213,4 +401,718 @@ void cw_casebook_clear(cw_casebook_t *cb)
         }
     }
     cb->count = 0;
+}
+
+/* ------------------------------------------------------------------ areas */
+
+cw_area_t *cw_casebook_area(cw_casebook_t *cb, uint32_t name)
+{
+    for (size_t i = 0; i < cb->nareas; i++)
+        if (cb->areas[i]->name == name)
+            return cb->areas[i];
+    if (cb->nareas == cb->areacap) {
+        cb->areacap = cb->areacap ? cb->areacap * 2 : 16;
+        cb->areas = cw_realloc(cb->areas, sizeof(cw_area_t *) * cb->areacap);
+    }
+    cw_area_t *a = cw_calloc(1, sizeof(*a));
+    a->name = name;
+    cb->areas[cb->nareas++] = a;
+    return a;
+}
+
+cw_area_t *const *cw_casebook_areas(const cw_casebook_t *cb, size_t *n)
+{
+    *n = cb->nareas;
+    return cb->areas;
+}
+
+static void area_dirty(cw_casebook_t *cb, cw_area_t *a)
+{
+    if (a->dirty)
+        return;
+    a->dirty = true;
+    if (cb->ndirty_areas == cb->dirty_areacap) {
+        cb->dirty_areacap = cb->dirty_areacap ? cb->dirty_areacap * 2 : 8;
+        cb->dirty_areas = cw_realloc(cb->dirty_areas, sizeof(cw_area_t *) * cb->dirty_areacap);
+    }
+    cb->dirty_areas[cb->ndirty_areas++] = a;
+}
+
+cw_area_t *const *cw_casebook_dirty_areas(const cw_casebook_t *cb, size_t *n)
+{
+    *n = cb->ndirty_areas;
+    return cb->dirty_areas;
+}
+
+void cw_casebook_clear_dirty_areas(cw_casebook_t *cb)
+{
+    for (size_t i = 0; i < cb->ndirty_areas; i++)
+        cb->dirty_areas[i]->dirty = false;
+    cb->ndirty_areas = 0;
+}
+
+/* ------------------------------------------------------------------ facts */
+
+static bool newer(int64_t ms, uint64_t h, cw_stamp_t cur)
+{
+    return ms > cur.ms || (ms == cur.ms && h > cur.hash);
+}
+
+static bool older(int64_t ms, uint64_t h, cw_stamp_t cur)
+{
+    return cur.ms == 0 || ms < cur.ms || (ms == cur.ms && h < cur.hash);
+}
+
+static void set_min(int64_t *field, int64_t t)
+{
+    if (*field == 0 || t < *field)
+        *field = t;
+}
+
+static void set_max(int64_t *field, int64_t t)
+{
+    if (t > *field)
+        *field = t;
+}
+
+bool cw_case_closed(const cw_case_t *c)
+{
+    if (!c->opened || c->close_stamp.ms == 0)
+        return false;
+    return !(c->reopen_stamp.ms > c->close_stamp.ms ||
+             (c->reopen_stamp.ms == c->close_stamp.ms && c->reopen_stamp.hash > c->close_stamp.hash));
+}
+
+int64_t cw_report_due_ms(const cw_report_t *r)
+{
+    return r->extensions && r->ext_due_ms ? r->ext_due_ms : r->due_ms;
+}
+
+#define GROW(arr, n)                                                                               \
+    do {                                                                                           \
+        (arr) = cw_realloc((arr), sizeof(*(arr)) * (size_t)((n) + 1));                             \
+        memset(&(arr)[(n)], 0, sizeof(*(arr)));                                                    \
+    } while (0)
+
+static cw_child_t *child_get(cw_case_t *c, const char *id)
+{
+    for (int i = 0; i < c->nchildren; i++)
+        if (!strcmp(c->children[i].child_id, id))
+            return &c->children[i];
+    GROW(c->children, c->nchildren);
+    c->children[c->nchildren].child_id = cw_strdup(id);
+    return &c->children[c->nchildren++];
+}
+
+static cw_report_t *report_get(cw_case_t *c, const char *id)
+{
+    for (int i = 0; i < c->nreports; i++)
+        if (!strcmp(c->reports[i].report_id, id))
+            return &c->reports[i];
+    GROW(c->reports, c->nreports);
+    c->reports[c->nreports].report_id = cw_strdup(id);
+    return &c->reports[c->nreports++];
+}
+
+static cw_hearing_t *hearing_get(cw_case_t *c, const char *id)
+{
+    for (int i = 0; i < c->nhearings; i++)
+        if (!strcmp(c->hearings[i].hearing_id, id))
+            return &c->hearings[i];
+    GROW(c->hearings, c->nhearings);
+    c->hearings[c->nhearings].hearing_id = cw_strdup(id);
+    return &c->hearings[c->nhearings++];
+}
+
+static cw_concern_t *concern_add(cw_case_t *c, const char *id)
+{
+    if (id && *id)
+        for (int i = 0; i < c->nconcerns; i++)
+            if (!strcmp(c->concerns[i].concern_id, id))
+                return &c->concerns[i];
+    GROW(c->concerns, c->nconcerns);
+    c->concerns[c->nconcerns].concern_id = cw_strdup(id ? id : "");
+    return &c->concerns[c->nconcerns++];
+}
+
+/* ------------------------------------------------------------------ contributions */
+
+void cw_casebook_contribute(const cw_casebook_t *cb, const cw_case_t *c, int sign,
+                            cw_aggdelta_t *agg)
+{
+    (void)cb;
+    if (!agg || !c->opened)
+        return;
+    bool closed = cw_case_closed(c);
+    int members = 0, seen = 0, in_person = 0;
+    for (int i = 0; i < c->nchildren; i++) {
+        if (!c->children[i].member)
+            continue;
+        members++;
+        seen += c->children[i].seen_ms != 0;
+        in_person += c->children[i].in_person_ms != 0;
+    }
+    cw_agg_key_t k;
+    memset(&k, 0, sizeof(k));
+    k.table = CW_AGG_COHORT;
+    k.case_type = c->case_type;
+    k.area = c->area;
+    k.day1 = cw_day_from_ms(c->start_ms);
+    k.day2 = closed ? cw_day_from_ms(c->close_stamp.ms) : CW_DAY_OPEN;
+    cw_aggdelta_add(agg, &k, sign, (int64_t)sign * members);
+
+    if (!closed) {
+        static const uint8_t alloc_metric[] = {CW_LIVE_ALLOC_DUTY, CW_LIVE_ALLOC_ALLOCATED,
+                                               CW_LIVE_ALLOC_DUTY, CW_LIVE_ALLOC_PAH,
+                                               CW_LIVE_ALLOC_HUB};
+        memset(&k, 0, sizeof(k));
+        k.table = CW_AGG_LIVE;
+        k.case_type = c->case_type;
+        k.area = c->area;
+        k.sub = alloc_metric[c->alloc < CW_ARRAY_LEN(alloc_metric) ? c->alloc : 0];
+        cw_aggdelta_add(agg, &k, sign, 0);
+        if (c->alloc == CW_ALLOC_ALLOCATED) {
+            k.sub = CW_LIVE_CHILDREN_ALLOCATED;
+            cw_aggdelta_add(agg, &k, (int64_t)sign * members, 0);
+            k.sub = CW_LIVE_CHILDREN_SEEN;
+            cw_aggdelta_add(agg, &k, (int64_t)sign * seen, 0);
+            k.sub = CW_LIVE_CHILDREN_IN_PERSON;
+            cw_aggdelta_add(agg, &k, (int64_t)sign * in_person, 0);
+            if (c->worker) {
+                memset(&k, 0, sizeof(k));
+                k.table = CW_AGG_WORKER;
+                k.area = c->area;
+                k.worker = c->worker;
+                cw_aggdelta_add(agg, &k, sign, 0);
+            }
+        }
+    }
+    for (int i = 0; i < c->nreports; i++) {
+        const cw_report_t *r = &c->reports[i];
+        if (!r->filed_ms || !r->kind)
+            continue;
+        int64_t due = cw_report_due_ms(r);
+        bool on_time = due && cw_day_from_ms(r->filed_ms) <= cw_day_from_ms(due);
+        memset(&k, 0, sizeof(k));
+        k.table = CW_AGG_REPORT;
+        k.case_type = c->case_type;
+        k.area = c->area;
+        k.sub = r->kind;
+        k.day1 = cw_day_from_ms(r->filed_ms);
+        k.flags = (uint8_t)((on_time ? 1 : 0) | (r->extensions ? 2 : 0));
+        cw_aggdelta_add(agg, &k, sign, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ applying events */
+
+typedef struct apply_ctx {
+    const cw_event_t *ev;
+    cw_anomaly_fn fn;
+    void *arg;
+    cw_case_t *c;
+} apply_ctx_t;
+
+CW_PRINTF(3, 4)
+static void anomaly(apply_ctx_t *a, const char *kind, const char *fmt, ...)
+{
+    if (a->c)
+        a->c->anomalies++;
+    if (!a->fn)
+        return;
+    char detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    a->fn(a->arg, a->ev, kind, detail);
+}
+
+static void apply_case_opened(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__CaseOpened *o,
+                              int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    if (c->opened)
+        anomaly(a, "case_opened_twice", "case_opened again; the earliest one counts");
+    if (!older(t, h, c->opened_stamp))
+        goto children; /* a later duplicate opening: keep the earliest's facts */
+    c->opened = true;
+    c->opened_stamp = (cw_stamp_t){t, h};
+    c->start_ms = o->issued_at ? o->issued_at : t;
+    if (!c->type_stamp.ms)
+        c->case_type = (uint8_t)o->case_type;
+    c->area = cw_casebook_intern(cb, o->court_area);
+    c->osa = cw_casebook_intern(cb, o->service_area);
+    if (!c->alloc_stamp.ms || !c->team)
+        c->team = cw_casebook_intern(cb, o->team);
+    c->welfare_at_risk = o->welfare_at_risk;
+    c->pathfinder = o->pathfinder;
+children:
+    for (size_t i = 0; i < o->n_child_ids; i++)
+        child_get(c, o->child_ids[i])->member = true;
+}
+
+static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Allocated *al,
+                            int64_t t, uint64_t h)
+{
+    bool to_worker = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER;
+    bool to_team = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM;
+    if (to_worker || to_team)
+        set_min(&c->first_alloc_ms, t);
+    if (!newer(t, h, c->alloc_stamp))
+        return;
+    c->alloc_stamp = (cw_stamp_t){t, h};
+    switch (al->target) {
+    case CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER:
+    case CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM:
+        c->alloc = CW_ALLOC_ALLOCATED;
+        break;
+    case CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_DUTY:
+        c->alloc = CW_ALLOC_DUTY;
+        break;
+    case CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_POST_ASSESSMENT_HUB:
+        c->alloc = CW_ALLOC_PAH;
+        break;
+    case CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_ALLOCATION_HUB:
+        c->alloc = CW_ALLOC_HUB;
+        break;
+    default:
+        break;
+    }
+    c->worker = to_worker ? cw_casebook_intern(cb, al->worker_id) : 0;
+    if (al->team && *al->team)
+        c->team = cw_casebook_intern(cb, al->team);
+}
+
+static void apply_concern_16a(cw_case_t *c, const char *concern_id, int64_t t)
+{
+    set_max(&c->risk16a_ms, t);
+    for (int i = 0; i < c->nconcerns; i++) {
+        cw_concern_t *k = &c->concerns[i];
+        bool match = concern_id && *concern_id ? !strcmp(k->concern_id, concern_id)
+                                               : k->raised_ms && k->raised_ms <= t;
+        if (match && (!k->assessed_ms || t < k->assessed_ms) && (!k->raised_ms || t >= k->raised_ms))
+            k->assessed_ms = t;
+    }
+}
+
+cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t partition,
+                             cw_aggdelta_t *agg, cw_anomaly_fn anomaly_fn, void *arg)
+{
+    const Casewatch__V1__Event *e = ev->pb;
+    int64_t t = e->occurred_at;
+    uint64_t h = cw_casebook_hash(e->event_id);
+    apply_ctx_t a = {.ev = ev, .fn = anomaly_fn, .arg = arg};
+
+    if (e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED ||
+        e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_DEACTIVATED) {
+        bool on = e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED;
+        const char *name = on ? e->prioritisation_activated->court_area
+                              : e->prioritisation_deactivated->court_area;
+        cw_area_t *ar = cw_casebook_area(cb, cw_casebook_intern(cb, name));
+        if (newer(t, h, ar->stamp)) {
+            if (ar->prioritised != on || !ar->stamp.ms)
+                ar->since_ms = t;
+            ar->prioritised = on;
+            ar->stamp = (cw_stamp_t){t, h};
+            area_dirty(cb, ar);
+        }
+        return NULL;
+    }
+    if (!e->case_id || !*e->case_id)
+        return NULL;
+
+    bool created;
+    cw_case_t *c = get_or_create(cb, e->case_id, partition, &created);
+    a.c = c;
+    c->partition = partition;
+    cw_casebook_contribute(cb, c, -1, agg);
+
+    /* "after the case closed": at this event's time the latest close is later than any
+     * reopen, and this event is not itself part of the close/reopen pair */
+    bool after_close = cw_case_closed(c) && t > c->close_stamp.ms &&
+                       e->payload_case != CASEWATCH__V1__EVENT__PAYLOAD_CASE_REOPENED &&
+                       e->payload_case != CASEWATCH__V1__EVENT__PAYLOAD_CASE_CLOSED;
+    if (after_close)
+        anomaly(&a, "event_after_close", "%s after the case closed", cw_event_kind_name(ev->kind));
+
+    switch (e->payload_case) {
+    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED:
+        apply_case_opened(cb, c, e->case_opened, t, h, &a);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_ADDED:
+        child_get(c, e->child_added->child_id)->member = true;
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_ALLOCATED:
+        apply_allocated(cb, c, e->allocated, t, h);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_SEEN: {
+        cw_child_t *ch = child_get(c, e->child_seen->child_id);
+        set_min(&ch->seen_ms, t);
+        if (e->child_seen->in_person)
+            set_min(&ch->in_person_ms, t);
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_LISTED: {
+        cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id);
+        hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
+        if (newer(t, h, hg->stamp)) {
+            hg->stamp = (cw_stamp_t){t, h};
+            hg->status = CW_HEARING_LISTED;
+            hg->listed_for_ms = e->hearing_listed->listed_for;
+        }
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD: {
+        cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id);
+        if (!hg->kind)
+            hg->kind = (uint8_t)e->hearing_held->hearing_kind;
+        set_min(&hg->held_ms, t);
+        if (newer(t, h, hg->stamp)) {
+            hg->stamp = (cw_stamp_t){t, h};
+            hg->status = CW_HEARING_HELD;
+        }
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_ADJOURNED: {
+        cw_hearing_t *hg = hearing_get(c, e->hearing_adjourned->hearing_id);
+        if (newer(t, h, hg->stamp)) {
+            hg->stamp = (cw_stamp_t){t, h};
+            hg->status = CW_HEARING_ADJOURNED;
+            if (e->hearing_adjourned->relisted_for)
+                hg->listed_for_ms = e->hearing_adjourned->relisted_for;
+        }
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_ORDERED: {
+        cw_report_t *r = report_get(c, e->report_ordered->report_id);
+        if (r->ordered_ms)
+            anomaly(&a, "report_ordered_twice", "report ordered again");
+        if (!r->ordered_ms || t < r->ordered_ms) {
+            r->ordered_ms = t;
+            r->kind = (uint8_t)e->report_ordered->report_kind;
+            r->due_ms = e->report_ordered->due_at;
+        }
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_EXTENSION_AGREED: {
+        cw_report_t *r = report_get(c, e->report_extension_agreed->report_id);
+        if (!r->ordered_ms || r->ordered_ms > t)
+            anomaly(&a, "report_not_ordered", "extension agreed for a report not ordered");
+        r->extensions++;
+        if (newer(t, h, r->ext_stamp)) {
+            r->ext_stamp = (cw_stamp_t){t, h};
+            r->ext_due_ms = e->report_extension_agreed->new_due_at;
+        }
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_FILED: {
+        cw_report_t *r = report_get(c, e->report_filed->report_id);
+        if (!r->ordered_ms || r->ordered_ms > t)
+            anomaly(&a, "report_not_ordered", "report filed that was never ordered");
+        if (!r->kind)
+            r->kind = (uint8_t)e->report_filed->report_kind;
+        set_min(&r->filed_ms, t);
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED: {
+        const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
+        cw_concern_t *k = concern_add(c, s->concern_id);
+        k->kind = (uint8_t)s->concern_kind;
+        set_min(&k->raised_ms, t);
+        if (!k->assessed_ms && c->risk16a_ms >= t && (!s->concern_id || !*s->concern_id))
+            k->assessed_ms = c->risk16a_ms;
+        if (s->concern_kind == CASEWATCH__V1__CONCERN_KIND__CONCERN_KIND_DOMESTIC_ABUSE)
+            set_min(&c->da_alleged_ms, t);
+        break;
+    }
+    case CASEWATCH__V1__EVENT__PAYLOAD_RISK_ASSESSMENT_RECORDED:
+        apply_concern_16a(c, e->risk_assessment_recorded->concern_id, t);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_DOMESTIC_ABUSE_ASSESSED:
+        set_min(&c->da_assessed_ms, t);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_LETTER_FILED:
+        set_min(&hearing_get(c, e->safeguarding_letter_filed->hearing_id)->letter_ms, t);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_PLANNING_MEETING_HELD:
+        set_min(&c->planning_ms, t);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_MANAGEMENT_OVERSIGHT_RECORDED:
+        set_min(&c->oversight_first_ms, t);
+        set_max(&c->oversight_last_ms, t);
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_CLOSED:
+        if (newer(t, h, c->close_stamp)) {
+            c->close_stamp = (cw_stamp_t){t, h};
+            c->outcome = (uint8_t)e->case_closed->outcome;
+        }
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_REOPENED:
+        if (c->close_stamp.ms == 0 || c->close_stamp.ms > t)
+            anomaly(&a, "reopen_without_close", "case reopened that was not closed");
+        if (newer(t, h, c->reopen_stamp))
+            c->reopen_stamp = (cw_stamp_t){t, h};
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_TIMETABLE_EXTENDED:
+        c->extension_weeks += e->timetable_extended->weeks;
+        break;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_RECLASSIFIED:
+        if (newer(t, h, c->type_stamp)) {
+            c->type_stamp = (cw_stamp_t){t, h};
+            c->case_type = (uint8_t)e->case_reclassified->new_case_type;
+        }
+        break;
+    default:
+        break;
+    }
+
+    if (c->event_count == 0 || t < c->first_ms)
+        c->first_ms = t;
+    if (c->event_count == 0 || t > c->last_ms)
+        c->last_ms = t;
+    c->event_count++;
+    cw_casebook_contribute(cb, c, +1, agg);
+    mark_dirty(cb, c);
+    return c;
+}
+
+/* ------------------------------------------------------------------ serialisation */
+
+static Casewatch__V1__Stamp *stamp_pb(Casewatch__V1__Stamp *s, cw_stamp_t v)
+{
+    casewatch__v1__stamp__init(s);
+    s->ms = v.ms;
+    s->hash = v.hash;
+    return s;
+}
+
+static cw_stamp_t stamp_from(const Casewatch__V1__Stamp *s)
+{
+    return s ? (cw_stamp_t){s->ms, s->hash} : (cw_stamp_t){0, 0};
+}
+
+uint8_t *cw_casebook_pack(const cw_casebook_t *cb, const cw_case_t *c, size_t *len)
+{
+    Casewatch__V1__CaseState st = CASEWATCH__V1__CASE_STATE__INIT;
+    Casewatch__V1__Stamp s_open, s_type, s_alloc, s_close, s_reopen;
+    st.opened = c->opened;
+    st.case_type = c->case_type;
+    st.court_area = (char *)cw_casebook_str(cb, c->area);
+    st.service_area = (char *)cw_casebook_str(cb, c->osa);
+    st.team = (char *)cw_casebook_str(cb, c->team);
+    st.worker_id = (char *)cw_casebook_str(cb, c->worker);
+    st.start_ms = c->start_ms;
+    st.opened_stamp = stamp_pb(&s_open, c->opened_stamp);
+    st.type_stamp = stamp_pb(&s_type, c->type_stamp);
+    st.alloc = c->alloc;
+    st.alloc_stamp = stamp_pb(&s_alloc, c->alloc_stamp);
+    st.first_alloc_ms = c->first_alloc_ms;
+    st.close_stamp = stamp_pb(&s_close, c->close_stamp);
+    st.reopen_stamp = stamp_pb(&s_reopen, c->reopen_stamp);
+    st.outcome = c->outcome;
+    st.event_count = c->event_count;
+    st.first_ms = c->first_ms;
+    st.last_ms = c->last_ms;
+    st.da_alleged_ms = c->da_alleged_ms;
+    st.da_assessed_ms = c->da_assessed_ms;
+    st.planning_ms = c->planning_ms;
+    st.oversight_first_ms = c->oversight_first_ms;
+    st.oversight_last_ms = c->oversight_last_ms;
+    st.extension_weeks = c->extension_weeks;
+    st.welfare_at_risk = c->welfare_at_risk;
+    st.pathfinder = c->pathfinder;
+    st.anomalies = c->anomalies;
+    st.risk16a_ms = c->risk16a_ms;
+
+    Casewatch__V1__ChildState *ch = cw_calloc(c->nchildren + 1u, sizeof(*ch));
+    Casewatch__V1__ChildState **chp = cw_calloc(c->nchildren + 1u, sizeof(*chp));
+    for (int i = 0; i < c->nchildren; i++) {
+        casewatch__v1__child_state__init(&ch[i]);
+        ch[i].child_id = c->children[i].child_id;
+        ch[i].seen_ms = c->children[i].seen_ms;
+        ch[i].in_person_ms = c->children[i].in_person_ms;
+        ch[i].member = c->children[i].member;
+        chp[i] = &ch[i];
+    }
+    st.n_children = c->nchildren;
+    st.children = chp;
+
+    Casewatch__V1__ReportState *rp = cw_calloc(c->nreports + 1u, sizeof(*rp));
+    Casewatch__V1__ReportState **rpp = cw_calloc(c->nreports + 1u, sizeof(*rpp));
+    Casewatch__V1__Stamp *rs = cw_calloc(c->nreports + 1u, sizeof(*rs));
+    for (int i = 0; i < c->nreports; i++) {
+        const cw_report_t *r = &c->reports[i];
+        casewatch__v1__report_state__init(&rp[i]);
+        rp[i].report_id = r->report_id;
+        rp[i].kind = r->kind;
+        rp[i].ordered_ms = r->ordered_ms;
+        rp[i].due_ms = r->due_ms;
+        rp[i].ext_due_ms = r->ext_due_ms;
+        rp[i].ext_stamp = stamp_pb(&rs[i], r->ext_stamp);
+        rp[i].extensions = r->extensions;
+        rp[i].filed_ms = r->filed_ms;
+        rpp[i] = &rp[i];
+    }
+    st.n_reports = c->nreports;
+    st.reports = rpp;
+
+    Casewatch__V1__HearingState *hs = cw_calloc(c->nhearings + 1u, sizeof(*hs));
+    Casewatch__V1__HearingState **hsp = cw_calloc(c->nhearings + 1u, sizeof(*hsp));
+    Casewatch__V1__Stamp *hss = cw_calloc(c->nhearings + 1u, sizeof(*hss));
+    for (int i = 0; i < c->nhearings; i++) {
+        const cw_hearing_t *g = &c->hearings[i];
+        casewatch__v1__hearing_state__init(&hs[i]);
+        hs[i].hearing_id = g->hearing_id;
+        hs[i].kind = g->kind;
+        hs[i].status = g->status;
+        hs[i].stamp = stamp_pb(&hss[i], g->stamp);
+        hs[i].listed_for_ms = g->listed_for_ms;
+        hs[i].held_ms = g->held_ms;
+        hs[i].letter_ms = g->letter_ms;
+        hsp[i] = &hs[i];
+    }
+    st.n_hearings = c->nhearings;
+    st.hearings = hsp;
+
+    Casewatch__V1__ConcernState *cs = cw_calloc(c->nconcerns + 1u, sizeof(*cs));
+    Casewatch__V1__ConcernState **csp = cw_calloc(c->nconcerns + 1u, sizeof(*csp));
+    for (int i = 0; i < c->nconcerns; i++) {
+        casewatch__v1__concern_state__init(&cs[i]);
+        cs[i].concern_id = c->concerns[i].concern_id;
+        cs[i].kind = c->concerns[i].kind;
+        cs[i].raised_ms = c->concerns[i].raised_ms;
+        cs[i].assessed_ms = c->concerns[i].assessed_ms;
+        csp[i] = &cs[i];
+    }
+    st.n_concerns = c->nconcerns;
+    st.concerns = csp;
+
+    *len = casewatch__v1__case_state__get_packed_size(&st);
+    uint8_t *buf = cw_malloc(*len ? *len : 1);
+    casewatch__v1__case_state__pack(&st, buf);
+    free(ch);
+    free(chp);
+    free(rp);
+    free(rpp);
+    free(rs);
+    free(hs);
+    free(hsp);
+    free(hss);
+    free(cs);
+    free(csp);
+    return buf;
+}
+
+cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t partition,
+                            const uint8_t *state, size_t len)
+{
+    Casewatch__V1__CaseState *st = casewatch__v1__case_state__unpack(NULL, len, state);
+    if (!st)
+        return NULL;
+    bool created;
+    cw_case_t *c = get_or_create(cb, case_id, partition, &created);
+    if (!created) { /* replace: free the old arrays, keep the table slot */
+        cw_case_t tmp = *c;
+        tmp.case_id = NULL;
+        for (int i = 0; i < tmp.nchildren; i++)
+            free(tmp.children[i].child_id);
+        for (int i = 0; i < tmp.nreports; i++)
+            free(tmp.reports[i].report_id);
+        for (int i = 0; i < tmp.nhearings; i++)
+            free(tmp.hearings[i].hearing_id);
+        for (int i = 0; i < tmp.nconcerns; i++)
+            free(tmp.concerns[i].concern_id);
+        free(tmp.children);
+        free(tmp.reports);
+        free(tmp.hearings);
+        free(tmp.concerns);
+        char *id = c->case_id;
+        uint64_t hash = c->hash;
+        bool dirty = c->dirty;
+        memset(c, 0, sizeof(*c));
+        c->case_id = id;
+        c->hash = hash;
+        c->dirty = dirty;
+    }
+    c->partition = partition;
+    c->opened = st->opened;
+    c->case_type = (uint8_t)st->case_type;
+    c->area = cw_casebook_intern(cb, st->court_area);
+    c->osa = cw_casebook_intern(cb, st->service_area);
+    c->team = cw_casebook_intern(cb, st->team);
+    c->worker = cw_casebook_intern(cb, st->worker_id);
+    c->start_ms = st->start_ms;
+    c->opened_stamp = stamp_from(st->opened_stamp);
+    c->type_stamp = stamp_from(st->type_stamp);
+    c->alloc = (uint8_t)st->alloc;
+    c->alloc_stamp = stamp_from(st->alloc_stamp);
+    c->first_alloc_ms = st->first_alloc_ms;
+    c->close_stamp = stamp_from(st->close_stamp);
+    c->reopen_stamp = stamp_from(st->reopen_stamp);
+    c->outcome = (uint8_t)st->outcome;
+    c->event_count = st->event_count;
+    c->first_ms = st->first_ms;
+    c->last_ms = st->last_ms;
+    c->da_alleged_ms = st->da_alleged_ms;
+    c->da_assessed_ms = st->da_assessed_ms;
+    c->planning_ms = st->planning_ms;
+    c->oversight_first_ms = st->oversight_first_ms;
+    c->oversight_last_ms = st->oversight_last_ms;
+    c->extension_weeks = st->extension_weeks;
+    c->welfare_at_risk = st->welfare_at_risk;
+    c->pathfinder = st->pathfinder;
+    c->anomalies = st->anomalies;
+    c->risk16a_ms = st->risk16a_ms;
+    if (st->n_children) {
+        c->children = cw_calloc(st->n_children, sizeof(cw_child_t));
+        for (size_t i = 0; i < st->n_children; i++) {
+            c->children[i].child_id = cw_strdup(st->children[i]->child_id);
+            c->children[i].seen_ms = st->children[i]->seen_ms;
+            c->children[i].in_person_ms = st->children[i]->in_person_ms;
+            c->children[i].member = st->children[i]->member;
+        }
+        c->nchildren = (uint16_t)st->n_children;
+    }
+    if (st->n_reports) {
+        c->reports = cw_calloc(st->n_reports, sizeof(cw_report_t));
+        for (size_t i = 0; i < st->n_reports; i++) {
+            const Casewatch__V1__ReportState *r = st->reports[i];
+            c->reports[i] = (cw_report_t){.report_id = cw_strdup(r->report_id),
+                                          .kind = (uint8_t)r->kind,
+                                          .extensions = (uint16_t)r->extensions,
+                                          .ordered_ms = r->ordered_ms,
+                                          .due_ms = r->due_ms,
+                                          .ext_due_ms = r->ext_due_ms,
+                                          .filed_ms = r->filed_ms,
+                                          .ext_stamp = stamp_from(r->ext_stamp)};
+        }
+        c->nreports = (uint16_t)st->n_reports;
+    }
+    if (st->n_hearings) {
+        c->hearings = cw_calloc(st->n_hearings, sizeof(cw_hearing_t));
+        for (size_t i = 0; i < st->n_hearings; i++) {
+            const Casewatch__V1__HearingState *g = st->hearings[i];
+            c->hearings[i] = (cw_hearing_t){.hearing_id = cw_strdup(g->hearing_id),
+                                            .kind = (uint8_t)g->kind,
+                                            .status = (uint8_t)g->status,
+                                            .stamp = stamp_from(g->stamp),
+                                            .listed_for_ms = g->listed_for_ms,
+                                            .held_ms = g->held_ms,
+                                            .letter_ms = g->letter_ms};
+        }
+        c->nhearings = (uint16_t)st->n_hearings;
+    }
+    if (st->n_concerns) {
+        c->concerns = cw_calloc(st->n_concerns, sizeof(cw_concern_t));
+        for (size_t i = 0; i < st->n_concerns; i++) {
+            const Casewatch__V1__ConcernState *k = st->concerns[i];
+            c->concerns[i] = (cw_concern_t){.concern_id = cw_strdup(k->concern_id),
+                                            .kind = (uint8_t)k->kind,
+                                            .raised_ms = k->raised_ms,
+                                            .assessed_ms = k->assessed_ms};
+        }
+        c->nconcerns = (uint16_t)st->n_concerns;
+    }
+    casewatch__v1__case_state__free_unpacked(st, NULL);
+    return c;
 }

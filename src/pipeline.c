@@ -66,7 +66,17 @@ typedef struct dl_ref {
     int64_t offset;
 } dl_ref_t;
 
+typedef struct anomaly_rec {
+    char *event_id;
+    char *case_id;
+    char *kind;
+    char *detail;
+    int64_t occurred_ms;
+} anomaly_rec_t;
+
 typedef struct batch {
+    anomaly_rec_t *anoms;
+    int nanom, capanom;
     batch_ev_t *evs;
     int nev, capev;
     dead_letter_t *dls;
@@ -87,6 +97,7 @@ struct cw_pipeline {
     cw_consumer_t *consumer;
     cw_publisher_t *publisher;
     cw_casebook_t *book;
+    cw_aggdelta_t *agg; /* net aggregate change of the batch being committed */
 
     pstate_t state;
     part_slot_t *slots;
@@ -160,6 +171,13 @@ static void batch_free(batch_t *b)
         cw_event_fini(&b->evs[i].ev);
     for (int i = 0; i < b->ndl; i++)
         dead_letter_fini(&b->dls[i]);
+    for (int i = 0; i < b->nanom; i++) {
+        free(b->anoms[i].event_id);
+        free(b->anoms[i].case_id);
+        free(b->anoms[i].kind);
+        free(b->anoms[i].detail);
+    }
+    free(b->anoms);
     free(b->evs);
     free(b->dls);
     free(b->part_next);
@@ -262,10 +280,32 @@ static void load_cases_result(void *arg, const PGresult *res)
     cw_pipeline_t *p = lc->p;
     if (lc->gen != p->gen)
         return;
-    for (int r = 0; r < PQntuples(res); r++)
-        cw_casebook_load(p->book, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)),
-                         parse_i64(PQgetvalue(res, r, 2)), parse_i64(PQgetvalue(res, r, 3)),
-                         parse_i64(PQgetvalue(res, r, 4)));
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t len = 0;
+        unsigned char *st = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 2), &len);
+        if (!st || !cw_casebook_load(p->book, PQgetvalue(res, r, 0),
+                                     (int32_t)atoi(PQgetvalue(res, r, 1)), st, len))
+            cw_log_error("pipeline: case %s: stored state does not decode; it is rebuilt from "
+                         "its next events only",
+                         PQgetvalue(res, r, 0));
+        PQfreemem(st);
+    }
+}
+
+static void load_areas_result(void *arg, const PGresult *res)
+{
+    load_ctx_t *lc = arg;
+    cw_pipeline_t *p = lc->p;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cw_area_t *a = cw_casebook_area(p->book, cw_casebook_intern(p->book, PQgetvalue(res, r, 0)));
+        cw_stamp_t st = {parse_i64(PQgetvalue(res, r, 3)),
+                         strtoull(PQgetvalue(res, r, 4), NULL, 10)};
+        if (st.ms > a->stamp.ms || (st.ms == a->stamp.ms && st.hash >= a->stamp.hash)) {
+            a->prioritised = PQgetvalue(res, r, 1)[0] == 't';
+            a->since_ms = parse_i64(PQgetvalue(res, r, 2));
+            a->stamp = st;
+        }
+    }
 }
 
 static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
@@ -314,10 +354,11 @@ static const char SQL_OFFSETS_READ[] =
     "SELECT o.topic, o.kpartition, o.next_offset FROM consumer_offsets o "
     "JOIN unnest($1::text[], $2::int[]) AS u(t, k) ON o.topic = u.t AND o.kpartition = u.k";
 static const char SQL_CASES_READ[] =
-    "SELECT case_id, kpartition, event_count,"
-    " (extract(epoch FROM first_event_at) * 1000)::bigint,"
-    " (extract(epoch FROM last_event_at) * 1000)::bigint "
-    "FROM cases WHERE kpartition = ANY($1::int[])";
+    "SELECT case_id, kpartition, state FROM cases "
+    "WHERE kpartition = ANY($1::int[]) AND state IS NOT NULL";
+static const char SQL_AREAS_READ[] =
+    "SELECT court_area, prioritised, (extract(epoch FROM since) * 1000)::bigint, stamp_ms,"
+    " stamp_hash FROM areas";
 
 static void try_load(cw_pipeline_t *p)
 {
@@ -353,6 +394,7 @@ static void try_load(cw_pipeline_t *p)
     cw_store_job_add(job, SQL_OFFSETS_READ, 2, (char *[]){t, k}, load_offsets_result);
     cw_store_job_add(job, SQL_CASES_READ, 1, (char *[]){cw_pgarray_finish(&uparts)},
                      load_cases_result);
+    cw_store_job_add0(job, SQL_AREAS_READ, load_areas_result);
     cw_store_job_add0(job, "COMMIT", NULL);
     cw_store_submit(p->store, job);
 }
@@ -575,14 +617,58 @@ static const char SQL_EVENTS_INSERT[] =
     ") SELECT input.ord FROM input JOIN ins USING (event_id)";
 
 static const char SQL_CASES_UPSERT[] =
-    "INSERT INTO cases (case_id, kpartition, event_count, first_event_at, last_event_at) "
-    "SELECT c, k, n, timestamptz 'epoch' + f * interval '1 ms',"
-    "       timestamptz 'epoch' + l * interval '1 ms' "
-    "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])"
-    "  AS u(c, k, n, f, l) "
+    "INSERT INTO cases (case_id, kpartition, event_count, first_event_at, last_event_at,"
+    " status, case_type, court_area, service_area, team, worker_id, allocation, children,"
+    " start_at, closed_at, state) "
+    "SELECT c, k, n, cw_ms(f), cw_ms(l), st, NULLIF(ty, ''), NULLIF(ar, ''), NULLIF(os, ''),"
+    "       NULLIF(tm, ''), NULLIF(wk, ''), al, ch, cw_ms(sa), cw_ms(ca), sb "
+    "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],"
+    "            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
+    "            $13::int[], $14::bigint[], $15::bigint[], $16::bytea[])"
+    "  AS u(c, k, n, f, l, st, ty, ar, os, tm, wk, al, ch, sa, ca, sb) "
     "ON CONFLICT (case_id) DO UPDATE SET kpartition = excluded.kpartition,"
     " event_count = excluded.event_count, first_event_at = excluded.first_event_at,"
-    " last_event_at = excluded.last_event_at, updated_at = now()";
+    " last_event_at = excluded.last_event_at, status = excluded.status,"
+    " case_type = excluded.case_type, court_area = excluded.court_area,"
+    " service_area = excluded.service_area, team = excluded.team,"
+    " worker_id = excluded.worker_id, allocation = excluded.allocation,"
+    " children = excluded.children, start_at = excluded.start_at,"
+    " closed_at = excluded.closed_at, state = excluded.state, updated_at = now()";
+
+/* aggregates: commutative increments, so any number of daemons add up correctly */
+static const char SQL_AGG_COHORT[] =
+    "INSERT INTO agg_cohort AS a (court_area, case_type, start_day, close_day, cases, children) "
+    "SELECT ar, ty, cw_day(d1), cw_day(d2), v1, v2 FROM unnest($1::text[], $2::text[],"
+    " $3::int[], $4::int[], $5::bigint[], $6::bigint[]) AS u(ar, ty, d1, d2, v1, v2) "
+    "ON CONFLICT (court_area, case_type, start_day, close_day) DO UPDATE"
+    " SET cases = a.cases + excluded.cases, children = a.children + excluded.children";
+static const char SQL_AGG_LIVE[] =
+    "INSERT INTO agg_live AS a (court_area, case_type, metric, value) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+    "ON CONFLICT (court_area, case_type, metric) DO UPDATE SET value = a.value + excluded.value";
+static const char SQL_AGG_WORKERS[] =
+    "INSERT INTO agg_workers AS a (worker_id, court_area, cases) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) "
+    "ON CONFLICT (worker_id, court_area) DO UPDATE SET cases = a.cases + excluded.cases";
+static const char SQL_AGG_REPORTS[] =
+    "INSERT INTO agg_reports AS a (court_area, case_type, report_kind, filed_day, on_time,"
+    " extended, reports) "
+    "SELECT ar, ty, kd, cw_day(d), ot, ex, v FROM unnest($1::text[], $2::text[], $3::text[],"
+    " $4::int[], $5::bool[], $6::bool[], $7::bigint[]) AS u(ar, ty, kd, d, ot, ex, v) "
+    "ON CONFLICT (court_area, case_type, report_kind, filed_day, on_time, extended) DO UPDATE"
+    " SET reports = a.reports + excluded.reports";
+static const char SQL_AREAS_UPSERT[] =
+    "INSERT INTO areas AS a (court_area, prioritised, since, stamp_ms, stamp_hash) "
+    "SELECT n, pr, cw_ms(s), sm, sh FROM unnest($1::text[], $2::bool[], $3::bigint[],"
+    " $4::bigint[], $5::numeric[]) AS u(n, pr, s, sm, sh) "
+    "ON CONFLICT (court_area) DO UPDATE SET prioritised = excluded.prioritised,"
+    " since = excluded.since, stamp_ms = excluded.stamp_ms, stamp_hash = excluded.stamp_hash,"
+    " updated_at = now() "
+    "WHERE (excluded.stamp_ms, excluded.stamp_hash) > (a.stamp_ms, a.stamp_hash)";
+static const char SQL_ANOMALIES_INSERT[] =
+    "INSERT INTO anomalies (event_id, case_id, kind, detail, occurred_at) "
+    "SELECT e, c, k, d, cw_ms(t) FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    " $5::bigint[]) AS u(e, c, k, d, t) ON CONFLICT (event_id, kind) DO NOTHING";
 
 static const char SQL_DEAD_LETTERS_INSERT[] =
     "INSERT INTO dead_letters (reason, detail, topic, kpartition, koffset, msg_key, payload) "
@@ -717,6 +803,8 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         if (b->part_next[i] >= 0)
             p->slots[i].committed = b->part_next[i];
     cw_casebook_clear_dirty(p->book);
+    cw_casebook_clear_dirty_areas(p->book);
+    p->stats.anomalies += (uint64_t)b->nanom;
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new) {
             p->stats.duplicates++;
@@ -774,6 +862,183 @@ static void events_result(void *arg, const PGresult *res)
     }
 }
 
+static void on_anomaly(void *arg, const cw_event_t *ev, const char *kind, const char *detail)
+{
+    batch_t *b = arg;
+    if (b->nanom == b->capanom) {
+        b->capanom = b->capanom ? b->capanom * 2 : 16;
+        b->anoms = cw_realloc(b->anoms, sizeof(anomaly_rec_t) * (size_t)b->capanom);
+    }
+    b->anoms[b->nanom++] = (anomaly_rec_t){cw_strdup(ev->pb->event_id),
+                                           cw_strdup(ev->pb->case_id ? ev->pb->case_id : ""),
+                                           cw_strdup(kind), cw_strdup(detail),
+                                           ev->pb->occurred_at};
+}
+
+static char *tsv_text(cw_pgarray_t *a)
+{
+    return cw_pgarray_finish(a);
+}
+
+/* The case rows of every case changed in this batch: one row each, one statement. */
+static void add_cases_stmt(cw_pipeline_t *p, cw_store_job_t *job)
+{
+    size_t ndirty;
+    cw_case_t *const *dirty = cw_casebook_dirty(p->book, &ndirty);
+    if (!ndirty)
+        return;
+    cw_pgarray_t a[16];
+    for (int i = 0; i < 16; i++)
+        cw_pgarray_init(&a[i]);
+    for (size_t i = 0; i < ndirty; i++) {
+        const cw_case_t *c = dirty[i];
+        int members = 0;
+        for (int j = 0; j < c->nchildren; j++)
+            members += c->children[j].member;
+        bool closed = cw_case_closed(c);
+        cw_pgarray_add_text(&a[0], c->case_id);
+        cw_pgarray_add_int(&a[1], c->partition);
+        cw_pgarray_add_int(&a[2], c->event_count);
+        cw_pgarray_add_int(&a[3], c->first_ms);
+        cw_pgarray_add_int(&a[4], c->last_ms);
+        cw_pgarray_add_text(&a[5], !c->opened ? "stub" : closed ? "closed" : "open");
+        cw_pgarray_add_text(&a[6], cw_case_type_name(c->case_type));
+        cw_pgarray_add_text(&a[7], cw_casebook_str(p->book, c->area));
+        cw_pgarray_add_text(&a[8], cw_casebook_str(p->book, c->osa));
+        cw_pgarray_add_text(&a[9], cw_casebook_str(p->book, c->team));
+        cw_pgarray_add_text(&a[10], cw_casebook_str(p->book, c->worker));
+        cw_pgarray_add_text(&a[11], cw_alloc_name(c->alloc));
+        cw_pgarray_add_int(&a[12], members);
+        cw_pgarray_add_int(&a[13], c->opened ? c->start_ms : 0);
+        cw_pgarray_add_int(&a[14], closed ? c->close_stamp.ms : 0);
+        size_t len;
+        uint8_t *st = cw_casebook_pack(p->book, c, &len);
+        cw_pgarray_add_bytea(&a[15], st, len);
+        free(st);
+    }
+    char *v[16];
+    for (int i = 0; i < 16; i++)
+        v[i] = tsv_text(&a[i]);
+    cw_store_job_add(job, SQL_CASES_UPSERT, 16, v, NULL);
+}
+
+/* The batch's net aggregate change, one statement per table, zero entries left out. */
+static void add_agg_stmts(cw_pipeline_t *p, cw_store_job_t *job)
+{
+    size_t n;
+    const cw_agg_entry_t *e = cw_aggdelta_entries(p->agg, &n);
+    cw_pgarray_t co[6], lv[4], wk[3], rp[7];
+    int nco = 0, nlv = 0, nwk = 0, nrp = 0;
+    for (int i = 0; i < 6; i++)
+        cw_pgarray_init(&co[i]);
+    for (int i = 0; i < 4; i++)
+        cw_pgarray_init(&lv[i]);
+    for (int i = 0; i < 3; i++)
+        cw_pgarray_init(&wk[i]);
+    for (int i = 0; i < 7; i++)
+        cw_pgarray_init(&rp[i]);
+    for (size_t i = 0; i < n; i++) {
+        const cw_agg_key_t *k = &e[i].key;
+        if (e[i].v1 == 0 && e[i].v2 == 0)
+            continue; /* an event that moved nothing (or moved it back) */
+        const char *area = cw_casebook_str(p->book, k->area);
+        switch (k->table) {
+        case CW_AGG_COHORT:
+            cw_pgarray_add_text(&co[0], area);
+            cw_pgarray_add_text(&co[1], cw_case_type_name(k->case_type));
+            cw_pgarray_add_int(&co[2], k->day1);
+            cw_pgarray_add_int(&co[3], k->day2);
+            cw_pgarray_add_int(&co[4], e[i].v1);
+            cw_pgarray_add_int(&co[5], e[i].v2);
+            nco++;
+            break;
+        case CW_AGG_LIVE:
+            cw_pgarray_add_text(&lv[0], area);
+            cw_pgarray_add_text(&lv[1], cw_case_type_name(k->case_type));
+            cw_pgarray_add_text(&lv[2], cw_live_metric_name(k->sub));
+            cw_pgarray_add_int(&lv[3], e[i].v1);
+            nlv++;
+            break;
+        case CW_AGG_WORKER:
+            cw_pgarray_add_text(&wk[0], cw_casebook_str(p->book, k->worker));
+            cw_pgarray_add_text(&wk[1], area);
+            cw_pgarray_add_int(&wk[2], e[i].v1);
+            nwk++;
+            break;
+        case CW_AGG_REPORT:
+            cw_pgarray_add_text(&rp[0], area);
+            cw_pgarray_add_text(&rp[1], cw_case_type_name(k->case_type));
+            cw_pgarray_add_text(&rp[2], cw_report_kind_name(k->sub));
+            cw_pgarray_add_int(&rp[3], k->day1);
+            cw_pgarray_add_text(&rp[4], (k->flags & 1) ? "t" : "f");
+            cw_pgarray_add_text(&rp[5], (k->flags & 2) ? "t" : "f");
+            cw_pgarray_add_int(&rp[6], e[i].v1);
+            nrp++;
+            break;
+        }
+    }
+    char *v[7];
+#define EMIT(arr, cnt, nvals, sql)                                                                 \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < (nvals); i_++)                                                       \
+            v[i_] = cw_pgarray_finish(&(arr)[i_]);                                                 \
+        if (cnt)                                                                                   \
+            cw_store_job_add(job, sql, nvals, v, NULL);                                            \
+        else                                                                                       \
+            for (int i_ = 0; i_ < (nvals); i_++)                                                   \
+                free(v[i_]);                                                                       \
+    } while (0)
+    EMIT(co, nco, 6, SQL_AGG_COHORT);
+    EMIT(lv, nlv, 4, SQL_AGG_LIVE);
+    EMIT(wk, nwk, 3, SQL_AGG_WORKERS);
+    EMIT(rp, nrp, 7, SQL_AGG_REPORTS);
+#undef EMIT
+}
+
+static void add_areas_stmt(cw_pipeline_t *p, cw_store_job_t *job)
+{
+    size_t n;
+    cw_area_t *const *areas = cw_casebook_dirty_areas(p->book, &n);
+    if (!n)
+        return;
+    cw_pgarray_t a[5];
+    for (int i = 0; i < 5; i++)
+        cw_pgarray_init(&a[i]);
+    for (size_t i = 0; i < n; i++) {
+        char hash[24];
+        snprintf(hash, sizeof(hash), "%llu", (unsigned long long)areas[i]->stamp.hash);
+        cw_pgarray_add_text(&a[0], cw_casebook_str(p->book, areas[i]->name));
+        cw_pgarray_add_text(&a[1], areas[i]->prioritised ? "t" : "f");
+        cw_pgarray_add_int(&a[2], areas[i]->since_ms);
+        cw_pgarray_add_int(&a[3], areas[i]->stamp.ms);
+        cw_pgarray_add_text(&a[4], hash);
+    }
+    char *v[5];
+    for (int i = 0; i < 5; i++)
+        v[i] = cw_pgarray_finish(&a[i]);
+    cw_store_job_add(job, SQL_AREAS_UPSERT, 5, v, NULL);
+}
+
+static void add_anomalies_stmt(batch_t *b, cw_store_job_t *job)
+{
+    if (!b->nanom)
+        return;
+    cw_pgarray_t a[5];
+    for (int i = 0; i < 5; i++)
+        cw_pgarray_init(&a[i]);
+    for (int i = 0; i < b->nanom; i++) {
+        cw_pgarray_add_text(&a[0], b->anoms[i].event_id);
+        cw_pgarray_add_text(&a[1], b->anoms[i].case_id);
+        cw_pgarray_add_text(&a[2], b->anoms[i].kind);
+        cw_pgarray_add_text(&a[3], b->anoms[i].detail);
+        cw_pgarray_add_int(&a[4], b->anoms[i].occurred_ms);
+    }
+    char *v[5];
+    for (int i = 0; i < 5; i++)
+        v[i] = cw_pgarray_finish(&a[i]);
+    cw_store_job_add(job, SQL_ANOMALIES_INSERT, 5, v, NULL);
+}
+
 static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     cw_pipeline_t *p = arg;
@@ -782,34 +1047,20 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         commit_failed(p, err, sqlstate, msg);
         return;
     }
-    /* the database said which events are new: apply exactly those to memory */
+    /* the database said which events are new: apply exactly those to memory, in occurred_at
+     * order within the batch (the state does not depend on it; anomaly detection reads
+     * better) */
+    cw_aggdelta_clear(p->agg);
     for (int i = 0; i < b->nev; i++)
         if (b->evs[i].is_new)
-            cw_casebook_apply(p->book, &b->evs[i].ev, p->slots[b->evs[i].slot].partition);
+            cw_casebook_apply(p->book, &b->evs[i].ev, p->slots[b->evs[i].slot].partition,
+                              p->agg, on_anomaly, b);
 
     cw_store_job_t *job = cw_store_job_new(commit2_done, p);
-    size_t ndirty;
-    cw_case_t *const *dirty = cw_casebook_dirty(p->book, &ndirty);
-    if (ndirty) {
-        cw_pgarray_t c, k, n, f, l;
-        cw_pgarray_init(&c);
-        cw_pgarray_init(&k);
-        cw_pgarray_init(&n);
-        cw_pgarray_init(&f);
-        cw_pgarray_init(&l);
-        for (size_t i = 0; i < ndirty; i++) {
-            cw_pgarray_add_text(&c, dirty[i]->case_id);
-            cw_pgarray_add_int(&k, dirty[i]->partition);
-            cw_pgarray_add_int(&n, dirty[i]->event_count);
-            cw_pgarray_add_int(&f, dirty[i]->first_ms);
-            cw_pgarray_add_int(&l, dirty[i]->last_ms);
-        }
-        cw_store_job_add(job, SQL_CASES_UPSERT, 5,
-                         (char *[]){cw_pgarray_finish(&c), cw_pgarray_finish(&k),
-                                    cw_pgarray_finish(&n), cw_pgarray_finish(&f),
-                                    cw_pgarray_finish(&l)},
-                         NULL);
-    }
+    add_cases_stmt(p, job);
+    add_agg_stmts(p, job);
+    add_areas_stmt(p, job);
+    add_anomalies_stmt(b, job);
     if (b->ndl) {
         cw_pgarray_t r, d, t, k, o, key, val;
         cw_pgarray_init(&r);
@@ -1088,6 +1339,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     p->base = base;
     p->cfg = cfg;
     p->book = cw_casebook_new();
+    p->agg = cw_aggdelta_new();
     p->state = P_IDLE;
     p->last_stats_log = cw_mono_ms();
     p->ev_batch_timer = evtimer_new(base, on_batch_timer, p);
@@ -1154,6 +1406,7 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     slots_free(p);
     marks_free(p->marks, p->nmarks);
     cw_casebook_destroy(p->book);
+    cw_aggdelta_destroy(p->agg);
     if (p->ev_batch_timer)
         event_free(p->ev_batch_timer);
     if (p->ev_flush_now)

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
-      protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev kcat postgresql
+      protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev kcat postgresql
       protobuf-compiler valgrind"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
