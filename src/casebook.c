@@ -488,51 +488,62 @@ int64_t cw_report_due_ms(const cw_report_t *r)
     return r->extensions && r->ext_due_ms ? r->ext_due_ms : r->due_ms;
 }
 
-#define GROW(arr, n)                                                                               \
+/* The per-case arrays are kept sorted by id, so a case's state (and its serialised form) is
+ * the same whatever order its events arrived in. Cases hold a handful of each: insertion by
+ * linear scan and memmove is the cheapest correct thing. */
+#define SORTED_GET(type, arr, n, idfield, id)                                                      \
     do {                                                                                           \
-        (arr) = cw_realloc((arr), sizeof(*(arr)) * (size_t)((n) + 1));                             \
-        memset(&(arr)[(n)], 0, sizeof(*(arr)));                                                    \
+        int pos_ = 0;                                                                              \
+        for (; pos_ < (n); pos_++) {                                                               \
+            int cmp_ = strcmp((arr)[pos_].idfield, (id));                                          \
+            if (cmp_ == 0)                                                                         \
+                return &(arr)[pos_];                                                               \
+            if (cmp_ > 0)                                                                          \
+                break;                                                                             \
+        }                                                                                          \
+        (arr) = cw_realloc((arr), sizeof(type) * (size_t)((n) + 1));                               \
+        memmove(&(arr)[pos_ + 1], &(arr)[pos_], sizeof(type) * (size_t)((n) - pos_));              \
+        memset(&(arr)[pos_], 0, sizeof(type));                                                     \
+        (arr)[pos_].idfield = cw_strdup(id);                                                       \
+        (n)++;                                                                                     \
+        return &(arr)[pos_];                                                                       \
     } while (0)
 
 static cw_child_t *child_get(cw_case_t *c, const char *id)
 {
-    for (int i = 0; i < c->nchildren; i++)
-        if (!strcmp(c->children[i].child_id, id))
-            return &c->children[i];
-    GROW(c->children, c->nchildren);
-    c->children[c->nchildren].child_id = cw_strdup(id);
-    return &c->children[c->nchildren++];
+    SORTED_GET(cw_child_t, c->children, c->nchildren, child_id, id);
 }
 
 static cw_report_t *report_get(cw_case_t *c, const char *id)
 {
-    for (int i = 0; i < c->nreports; i++)
-        if (!strcmp(c->reports[i].report_id, id))
-            return &c->reports[i];
-    GROW(c->reports, c->nreports);
-    c->reports[c->nreports].report_id = cw_strdup(id);
-    return &c->reports[c->nreports++];
+    SORTED_GET(cw_report_t, c->reports, c->nreports, report_id, id);
 }
 
 static cw_hearing_t *hearing_get(cw_case_t *c, const char *id)
 {
-    for (int i = 0; i < c->nhearings; i++)
-        if (!strcmp(c->hearings[i].hearing_id, id))
-            return &c->hearings[i];
-    GROW(c->hearings, c->nhearings);
-    c->hearings[c->nhearings].hearing_id = cw_strdup(id);
-    return &c->hearings[c->nhearings++];
+    SORTED_GET(cw_hearing_t, c->hearings, c->nhearings, hearing_id, id);
 }
 
-static cw_concern_t *concern_add(cw_case_t *c, const char *id)
+/* Concerns with an id are one entry per id; those without are one entry per event, ordered
+ * by (id, raised time) so that the order does not depend on arrival. */
+static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised)
 {
-    if (id && *id)
-        for (int i = 0; i < c->nconcerns; i++)
-            if (!strcmp(c->concerns[i].concern_id, id))
-                return &c->concerns[i];
-    GROW(c->concerns, c->nconcerns);
-    c->concerns[c->nconcerns].concern_id = cw_strdup(id ? id : "");
-    return &c->concerns[c->nconcerns++];
+    id = id ? id : "";
+    int pos = 0;
+    for (; pos < c->nconcerns; pos++) {
+        int cmp = strcmp(c->concerns[pos].concern_id, id);
+        if (cmp == 0 && *id)
+            return &c->concerns[pos];
+        if (cmp > 0 || (cmp == 0 && c->concerns[pos].raised_ms > raised))
+            break;
+    }
+    c->concerns = cw_realloc(c->concerns, sizeof(cw_concern_t) * (size_t)(c->nconcerns + 1));
+    memmove(&c->concerns[pos + 1], &c->concerns[pos],
+            sizeof(cw_concern_t) * (size_t)(c->nconcerns - pos));
+    memset(&c->concerns[pos], 0, sizeof(cw_concern_t));
+    c->concerns[pos].concern_id = cw_strdup(id);
+    c->nconcerns++;
+    return &c->concerns[pos];
 }
 
 /* ------------------------------------------------------------------ contributions */
@@ -816,7 +827,7 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED: {
         const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
-        cw_concern_t *k = concern_add(c, s->concern_id);
+        cw_concern_t *k = concern_add(c, s->concern_id, t);
         k->kind = (uint8_t)s->concern_kind;
         set_min(&k->raised_ms, t);
         if (!k->assessed_ms && c->risk16a_ms >= t && (!s->concern_id || !*s->concern_id))

@@ -52,6 +52,9 @@ typedef struct cw_gen cw_gen_t;
 #define CW_GEN_CASELOAD_LIMIT 25        /**< open worker-allocated cases per worker */
 #define CW_GEN_WELFARE_LIMIT_WD 5       /**< welfare-at-risk case unallocated, prioritised area */
 
+/** Slots for per-kind counts: payload kinds are oneof field numbers 10..31. */
+#define CW_GEN_KIND_SLOTS 32
+
 /** Alert scenario kinds (issue [C]); the truth counts each, injected and natural. */
 typedef enum cw_gen_scenario {
     CW_GEN_SC_CARE_PAST_26W = 0,     /**< s31 case open past 26 weeks, no s32 extension */
@@ -111,7 +114,7 @@ typedef struct cw_gen_truth {
 
     uint64_t events;                /**< events emitted */
     uint64_t events_in_window;
-    uint64_t events_by_kind[CW_EVENT_KIND_LAST_GEN + 1]; /**< index: payload kind */
+    uint64_t events_by_kind[CW_GEN_KIND_SLOTS]; /**< index: payload kind (oneof number) */
     uint64_t cases_emitted;         /**< distinct cases with a case_opened emitted */
 
     /* cases whose start day lies in the window; index CaseType (0 = all types) */
