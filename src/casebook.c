@@ -600,8 +600,8 @@ void cw_casebook_contribute(const cw_casebook_t *cb, const cw_case_t *c, int sig
     }
     for (int i = 0; i < c->nreports; i++) {
         const cw_report_t *r = &c->reports[i];
-        if (!r->filed_ms || !r->kind)
-            continue;
+        if (!r->filed_ms || !r->ordered_ms || !r->kind)
+            continue; /* a report counts once it was ordered (its kind comes from the order) */
         int64_t due = cw_report_due_ms(r);
         bool on_time = due && cw_day_from_ms(r->filed_ms) <= cw_day_from_ms(due);
         memset(&k, 0, sizeof(k));

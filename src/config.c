@@ -28,38 +28,43 @@ typedef struct key_def {
     long min, max;   /* KT_INT bounds */
     bool reloadable;
     const char *help; /* what is expected, for error messages */
+    bool optional;    /* no default and not required */
 } key_def_t;
 
 #define OFF(f) offsetof(cw_config_t, f)
 
 static const key_def_t key_defs[] = {
     {"daemon", "log_level", KT_LOGLEVEL, OFF(log_level), 0, "info", 0, 0, true,
-     "one of error, warn, info, debug"},
+     "one of error, warn, info, debug", false},
     {"daemon", "log_format", KT_LOGFORMAT, OFF(log_json), 0, "text", 0, 0, true,
-     "text or json"},
+     "text or json", false},
     {"daemon", "batch_max_events", KT_INT, OFF(batch_max_events), 0, "2000", 1, 1000000, true,
-     "an integer from 1 to 1000000"},
+     "an integer from 1 to 1000000", false},
     {"daemon", "batch_max_wait_ms", KT_INT, OFF(batch_max_wait_ms), 0, "50", 0, 60000, true,
-     "milliseconds from 0 to 60000"},
+     "milliseconds from 0 to 60000", false},
     {"daemon", "max_message_bytes", KT_INT, OFF(max_message_bytes), 0, "1048576", 64,
-     INT_MAX, true, "bytes, at least 64"},
+     INT_MAX, true, "bytes, at least 64", false},
     {"daemon", "backoff_initial_ms", KT_INT, OFF(backoff_initial_ms), 0, "100", 1, 600000, false,
-     "milliseconds from 1 to 600000"},
+     "milliseconds from 1 to 600000", false},
     {"daemon", "backoff_max_ms", KT_INT, OFF(backoff_max_ms), 0, "10000", 1, 3600000, false,
-     "milliseconds from 1 to 3600000"},
+     "milliseconds from 1 to 3600000", false},
     {"daemon", "shutdown_timeout_ms", KT_INT, OFF(shutdown_timeout_ms), 0, "8000", 100, 60000,
-     true, "milliseconds from 100 to 60000"},
+     true, "milliseconds from 100 to 60000", false},
+    {"daemon", "metrics_interval_ms", KT_INT, OFF(metrics_interval_ms), 0, "60000", 0, 86400000,
+     false, "milliseconds between metric snapshots (0 = none), at most 86400000", false},
+    {"daemon", "holidays_file", KT_STRING, OFF(holidays_file), 0, NULL, 0, 0, false,
+     "a file of extra bank holidays, one YYYY-MM-DD per line", true},
     {"postgres", "conninfo", KT_STRING, OFF(pg_conninfo), 0, NULL, 0, 0, false,
-     "a libpq connection string, e.g. host=/run/postgresql dbname=casewatch"},
+     "a libpq connection string, e.g. host=/run/postgresql dbname=casewatch", false},
     {"topics", "events", KT_LIST, OFF(event_topics), OFF(n_event_topics),
      "casewatch.case-events,casewatch.hearing-events", 0, 0, false,
-     "a comma-separated list of co-partitioned topic names"},
+     "a comma-separated list of co-partitioned topic names", false},
     {"topics", "dead_letter", KT_STRING, OFF(dead_letter_topic), 0, "casewatch.dead-letters", 0,
-     0, false, "a topic name"},
+     0, false, "a topic name", false},
     {"topics", "alerts", KT_STRING, OFF(alerts_topic), 0, "casewatch.alerts", 0, 0, false,
-     "a topic name"},
+     "a topic name", false},
     {"topics", "metrics", KT_STRING, OFF(metrics_topic), 0, "casewatch.metrics", 0, 0, false,
-     "a topic name"},
+     "a topic name", false},
 };
 
 typedef struct parse_ctx {
@@ -344,7 +349,7 @@ cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz)
         add_error(&ctx, 0, "cannot read configuration file");
 
     for (size_t i = 0; i < CW_ARRAY_LEN(key_defs); i++) {
-        if (!key_defs[i].def && !ctx.set_line[i])
+        if (!key_defs[i].def && !key_defs[i].optional && !ctx.set_line[i])
             add_error(&ctx, 0, "missing required key [%s] %s (expected %s)", key_defs[i].section,
                       key_defs[i].name, key_defs[i].help);
     }
@@ -378,6 +383,7 @@ void cw_config_free(cw_config_t *cfg)
         return;
     free(cfg->path);
     free(cfg->pg_conninfo);
+    free(cfg->holidays_file);
     list_free(cfg->event_topics, cfg->n_event_topics);
     free(cfg->dead_letter_topic);
     free(cfg->alerts_topic);

@@ -21,11 +21,14 @@
 #include "casewatch/consumer.h"
 #include "casewatch/log.h"
 #include "casewatch/publisher.h"
+#include "casewatch/snapshots.h"
 #include "casewatch/store.h"
+#include "casewatch/workdays.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum pstate { P_IDLE, P_LOADING, P_RUNNING, P_REVOKING, P_STOPPING, P_STOPPED } pstate_t;
 
@@ -98,6 +101,8 @@ struct cw_pipeline {
     cw_publisher_t *publisher;
     cw_casebook_t *book;
     cw_aggdelta_t *agg; /* net aggregate change of the batch being committed */
+    cw_workdays_t *workdays;
+    cw_snapshots_t *snapshots;
 
     pstate_t state;
     part_slot_t *slots;
@@ -1360,12 +1365,20 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     p->consumer = cw_consumer_new(base, cfg, &cbs, errstr, errsz);
     if (!p->consumer)
         goto fail;
+    p->workdays = cw_workdays_new();
+    if (cfg->holidays_file &&
+        cw_workdays_load_file(p->workdays, cfg->holidays_file, errstr, errsz) != CW_OK)
+        goto fail;
     cw_store_opts_t so = {.conninfo = cfg->pg_conninfo,
                           .backoff_initial_ms = cfg->backoff_initial_ms,
                           .backoff_max_ms = cfg->backoff_max_ms,
                           .on_state = on_store_state,
                           .arg = p};
     p->store = cw_store_new(base, &so);
+    char host[64] = "casewatchd";
+    gethostname(host, sizeof(host) - 1);
+    p->snapshots = cw_snapshots_new(base, p->store, p->publisher, p->workdays,
+                                    cfg->metrics_topic, host, cfg->metrics_interval_ms);
     return p;
 fail:
     cw_pipeline_destroy(p);
@@ -1380,6 +1393,7 @@ const char *cw_pipeline_fatal(const cw_pipeline_t *p)
 const cw_pipeline_stats_t *cw_pipeline_stats(cw_pipeline_t *p)
 {
     p->stats.cases_in_memory = cw_casebook_count(p->book);
+    p->stats.snapshots = p->snapshots ? cw_snapshots_published(p->snapshots) : 0;
     return &p->stats;
 }
 
@@ -1396,6 +1410,8 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     if (p->consumer)
         cw_consumer_destroy(p->consumer);
     p->consumer = NULL;
+    cw_snapshots_destroy(p->snapshots);
+    p->snapshots = NULL;
     if (p->store)
         cw_store_destroy(p->store); /* fails a job in flight: callbacks see P_STOPPED */
     p->store = NULL;
@@ -1407,6 +1423,7 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     marks_free(p->marks, p->nmarks);
     cw_casebook_destroy(p->book);
     cw_aggdelta_destroy(p->agg);
+    cw_workdays_destroy(p->workdays);
     if (p->ev_batch_timer)
         event_free(p->ev_batch_timer);
     if (p->ev_flush_now)

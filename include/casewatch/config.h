@@ -39,6 +39,8 @@ typedef struct cw_config {
     int backoff_initial_ms;   /**< first reconnect delay after a PostgreSQL failure */
     int backoff_max_ms;       /**< cap of the exponential back-off */
     int shutdown_timeout_ms;  /**< TERM/INT: exit after at most this long */
+    int metrics_interval_ms;  /**< metric snapshots to the metrics topic; 0 = none */
+    char *holidays_file;      /**< extra bank holidays (NULL = the built-in list only) */
 
     /* [postgres] */
     char *pg_conninfo; /**< libpq conninfo string (may hold sslmode etc.) */

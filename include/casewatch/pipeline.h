@@ -41,6 +41,7 @@ typedef struct cw_pipeline_stats {
     uint64_t offset_resets;   /**< partitions restarted because their offset left the log */
     uint64_t dl_published;    /**< dead letters confirmed on the dead-letter topic */
     uint64_t anomalies;       /**< impossible transitions recorded */
+    uint64_t snapshots;       /**< metric snapshots published */
     int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
     size_t cases_in_memory;
     int partitions_owned;

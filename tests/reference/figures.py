@@ -21,14 +21,13 @@ The Python protobuf modules are generated at run time into a temporary directory
 
 READINGS OF THE SPEC (where the README is ambiguous, this is what this file does):
 
- R1  Case facts follow the README's general rule literally: every fact takes its value from
-     the event with the latest (occurred_at, event_id) among the events that set it.  So the
-     case type is that of the latest event among case_opened and case_reclassified (a
-     reclassification that occurred *before* the case_opened loses to it); start, court area
-     come from the latest case_opened (a case opened twice); a report's kind comes from the
-     latest report_ordered, and its due date in force from the latest event among
-     report_ordered and report_extension_agreed (normally the latest extension).
-     event_id ties compare as byte strings (identifiers are printable ASCII).
+ R1  Case facts follow the README: the latest (occurred_at, FNV-1a 64 of event_id) event
+     sets a fact; the EARLIEST case_opened gives start, court area and the opening type (a
+     second one is an anomaly); any case_reclassified replaces the opening type (the latest
+     one wins); a report's kind and ordered due date come from its earliest report_ordered,
+     and the date in force is the latest extension's when one was agreed.
+     Durations are close day - start day in whole days (weeks = days / 7); "within 26
+     weeks" is at most 182 days.
  R2  Period figures (open, new, closed/durations, 52/100 weeks, care 26 weeks, s7) use the
      state of each case as of D: the fold of its events with occurred_at < D+1 00:00 UTC.
      That state supplies *every* fact, including the case type and court area a case is
@@ -269,12 +268,15 @@ def read_log(path, pb2=None):
 # case state: a fold of a case's events in (occurred_at, event_id) order
 
 class Report:
-    __slots__ = ("ordered", "kind", "due_ms", "extended", "filed_ms")
+    __slots__ = ("ordered", "kind", "due_ms", "order_due_ms", "ext_due_ms", "extended",
+                 "filed_ms")
 
     def __init__(self):
         self.ordered = False
         self.kind = 0
         self.due_ms = None
+        self.order_due_ms = None
+        self.ext_due_ms = None
         self.extended = False
         self.filed_ms = None
 
@@ -298,23 +300,37 @@ class CaseState:
         return ALLOC_STATUS[self.alloc_target] if self.alloc_target else "duty"
 
 
+def fnv64(s):
+    """FNV-1a 64 of an event id: the README's tie-break between events of equal occurred_at."""
+    h = 1469598103934665603
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def order_key(ev):
+    return (ev.occurred_at, fnv64(ev.event_id))
+
+
 def fold_case(events):
     """events: sorted by (occurred_at, event_id).  Since later events are applied later,
     "the latest event wins" is plain overwriting; sets are unions."""
     s = CaseState()
     last_close = last_reopen = None
+    opened_type = reclass_type = None
     for ev in events:
         kind = ev.WhichOneof("payload")
         p = getattr(ev, kind)
-        key = (ev.occurred_at, ev.event_id)
+        key = order_key(ev)
         if kind == "case_opened":
-            s.opened = True
-            s.start_ms = p.issued_at if p.issued_at else ev.occurred_at
-            s.case_type = p.case_type
-            s.court_area = p.court_area
+            if not s.opened:  # the earliest case_opened counts (README)
+                s.opened = True
+                s.start_ms = p.issued_at if p.issued_at else ev.occurred_at
+                opened_type = p.case_type
+                s.court_area = p.court_area
             s.children.update(p.child_ids)
         elif kind == "case_reclassified":
-            s.case_type = p.new_case_type
+            reclass_type = p.new_case_type  # the latest reclassification replaces the type
         elif kind == "child_added":
             s.children.add(p.child_id)
         elif kind == "case_closed":
@@ -331,17 +347,21 @@ def fold_case(events):
                 s.seen_in_person.add(p.child_id)
         elif kind == "report_ordered":
             r = s.reports.setdefault(p.report_id, Report())
-            r.ordered = True
-            r.kind = p.report_kind
-            r.due_ms = p.due_at
+            if not r.ordered:  # the earliest order counts
+                r.ordered = True
+                r.kind = p.report_kind
+                r.order_due_ms = p.due_at
         elif kind == "report_extension_agreed":
             r = s.reports.setdefault(p.report_id, Report())
             r.extended = True
-            r.due_ms = p.new_due_at
+            r.ext_due_ms = p.new_due_at  # the latest extension's date is in force
         elif kind == "report_filed":
             r = s.reports.setdefault(p.report_id, Report())
             if r.filed_ms is None:
                 r.filed_ms = ev.occurred_at
+    s.case_type = reclass_type if reclass_type is not None else opened_type
+    for r in s.reports.values():
+        r.due_ms = r.ext_due_ms if r.extended else r.order_due_ms
     s.closed = last_close is not None and (last_reopen is None or last_close > last_reopen)
     if not s.closed:
         s.closed_at_ms = None
@@ -446,7 +466,7 @@ class Bucket:
         self.open_cases = self.open_children = 0
         self.new_cases = self.new_children = 0
         self.new_cases_prev = self.new_children_prev = 0
-        self.dur_quarter = []  # durations in ms
+        self.dur_quarter = []  # durations in whole days
         self.dur_year = []
         self.open_52w_cases = self.open_52w_children = 0
         self.open_100w_cases = self.open_100w_children = 0
@@ -497,7 +517,7 @@ def add_period_facts(buckets, s, per):
     dur = closed_day = None
     if s.closed:
         closed_day = day_of(s.closed_at_ms)
-        dur = s.closed_at_ms - s.start_ms
+        dur = (closed_day - start_day).days  # README: close day - start day, in days
     s7 = []
     for r in s.reports.values():
         if r.ordered and r.kind == S7_REPORT and r.filed_ms is not None \
@@ -530,7 +550,7 @@ def add_period_facts(buckets, s, per):
             b.s7_extended += extended
     if closed_day is not None and s.case_type in CARE_TYPES:
         b = buckets["all"]
-        within = dur <= 182 * DAY_MS
+        within = dur <= 182
         if _in(closed_day, per.care_q):
             b.care_q += 1
             b.care_q_26w += within
@@ -620,8 +640,8 @@ def render(buckets, per, scope, prioritised, d):
             "figures": figures}
 
 
-def _weeks(ms):
-    return None if ms is None else Fraction(ms) / WEEK_MS
+def _weeks(days):
+    return None if days is None else Fraction(days) / 7
 
 
 def compute(events, as_of, holidays, area=None, all_scopes=False):
@@ -636,7 +656,7 @@ def compute(events, as_of, holidays, area=None, all_scopes=False):
         if kind in AREA_KINDS:
             a = getattr(ev, kind).court_area
             areas.add(a)
-            key = (ev.occurred_at, ev.event_id)
+            key = order_key(ev)
             if a not in prio or key > prio[a][0]:
                 prio[a] = (key, kind == "prioritisation_activated")
             continue
@@ -654,7 +674,7 @@ def compute(events, as_of, holidays, area=None, all_scopes=False):
 
     wanted = (lambda a: True) if all_scopes else (lambda a: area is None or a == area)
     for evs in by_case.values():
-        evs.sort(key=lambda e: (e.occurred_at, e.event_id))
+        evs.sort(key=order_key)
         n = 0
         while n < len(evs) and evs[n].occurred_at < per.cutoff_ms:
             n += 1
