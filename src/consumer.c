@@ -26,6 +26,7 @@ struct cw_consumer {
     cw_consumer_cbs_t cbs;
     bool closing;
     bool paused;
+    bool held; /* back-pressure: leave messages in librdkafka's queue for now */
     rd_kafka_resp_err_t last_err; /* to log a broker outage once, not per retry */
 };
 
@@ -109,7 +110,9 @@ static void handle_message(cw_consumer_t *c, rd_kafka_message_t *m)
 
 static void drain(cw_consumer_t *c)
 {
-    for (int i = 0; i < MAX_PER_WAKEUP; i++) {
+    if (c->held && !c->closing)
+        return;
+    for (int i = 0; i < MAX_PER_WAKEUP && !(c->held && !c->closing); i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
         if (!m)
             return;
@@ -245,6 +248,15 @@ void cw_consumer_pause(cw_consumer_t *c, bool pause)
         rd_kafka_resume_partitions(c->rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     c->paused = pause;
+}
+
+void cw_consumer_hold(cw_consumer_t *c, bool hold)
+{
+    if (c->held == hold)
+        return;
+    c->held = hold;
+    if (!hold) /* the pipe only signals empty -> non-empty: look again ourselves */
+        event_active(c->ev_again, 0, 0);
 }
 
 void cw_consumer_seek_beginning(cw_consumer_t *c, const char *topic, int32_t partition)

@@ -59,7 +59,7 @@
 enum path {
     P_CARE, /* s31 care: 43 weeks mean, 31% within 26 weeks */
     P_SUP,  /* s31 supervision: same clock and distribution */
-    P_OPL,  /* other public law: short (20 weeks mean) */
+    P_OPL,  /* other public law: short (23 weeks mean) */
     P_WTFH, /* private law closing at work to first hearing: 12 weeks */
     P_WAFH, /* WTFH -> WAFH at the first hearing (s7 ordered): 59 weeks from the start */
     P_R164, /* WTFH -> WAFH -> rule 16.4 after the s7 report: 104 weeks from the start */
@@ -68,9 +68,9 @@ enum path {
 };
 
 /* Share of new cases by path: public 30% (care 68%, supervision 7%, other 25%), private
- * 70% (WTFH-only 79%, WAFH 16%, via-WAFH 16.4 4.5%, direct 16.4 0.5%). */
+ * 70% (WTFH-only 78.5%, WAFH 16.5%, via-WAFH 16.4 4.5%, direct 16.4 0.5%). */
 static const double path_share[P__COUNT] = {
-    0.30 * 0.68, 0.30 * 0.07, 0.30 * 0.25, 0.70 * 0.79, 0.70 * 0.16, 0.70 * 0.045, 0.70 * 0.005,
+    0.30 * 0.68, 0.30 * 0.07, 0.30 * 0.25, 0.70 * 0.785, 0.70 * 0.165, 0.70 * 0.045, 0.70 * 0.005,
 };
 
 static const int path_open_type[P__COUNT] = {
@@ -82,16 +82,16 @@ static const int path_open_type[P__COUNT] = {
 /* Children per case: 1 + Poisson(extra) at opening, plus a child added later in 4% of
  * cases: public 1.9, private 1.46 (1.6 overall for new cases, 1.62 in the open stock). */
 #define CHILD_EXTRA_PUBLIC 0.86
-#define CHILD_EXTRA_PRIVATE 0.42
+#define CHILD_EXTRA_PRIVATE 0.44
 #define P_CHILD_ADDED 0.04
 
 /* Allocation: 92 / 2.5 / 3.5 / 2 % of open cases (allocated / duty / PAH / allocation hub). */
 #define DUTY_WAIT_MEAN_WD 5.2  /* private law, not prioritised: lognormal, working days */
 #define DUTY_WAIT_SIGMA 0.6
-#define HUB_WAIT_MEAN_WD 22.0  /* allocation hub (prioritised areas, private law) */
+#define HUB_WAIT_MEAN_WD 26.0  /* allocation hub (prioritised areas, private law) */
 #define HUB_WAIT_SIGMA 0.6
 #define P_TEAM_FIRST 0.12      /* allocated to a team for 1-3 working days before a worker */
-#define P_PAH 0.30             /* ends in a post-assessment hub awaiting the final hearing */
+#define P_PAH 0.36             /* ends in a post-assessment hub awaiting the final hearing */
 #define P_REALLOCATION 0.08
 #define P_WELFARE_PRIVATE 0.12 /* screening finds welfare or safety at risk */
 
@@ -102,7 +102,7 @@ static const int path_open_type[P__COUNT] = {
 #define P_UPGRADE_IN_PERSON 0.5
 
 /* s7 reports: filed to timescale 98.3%, 36.3% with an extension agreed. */
-#define P_S7_EXTENSION 0.363
+#define P_S7_EXTENSION 0.366
 #define P_S7_ON_TIME 0.983
 
 /* Safeguarding and oversight. */
@@ -565,17 +565,17 @@ static int draw_duration(rng_t *r, int path)
         break;
     case P_OPL:
         do
-            d = lognormal(r, 140.0, 0.8);
+            d = lognormal(r, 160.0, 0.8);
         while (d < 7);
         break;
     case P_WTFH:
         d = 10.0 + lognormal(r, 73.0, 0.6);
         break;
     case P_WAFH:
-        d = 150.0 + lognormal(r, 262.0, 1.0);
+        d = 150.0 + lognormal(r, 262.0, 1.1);
         break;
     default: /* rule 16.4 */
-        d = 230.0 + lognormal(r, 497.0, 0.8);
+        d = 230.0 + lognormal(r, 497.0, 0.9);
         break;
     }
     if (d > MAX_DURATION_DAYS)

@@ -432,7 +432,8 @@ static void resync(cw_pipeline_t *p, const char *why)
                     "to the stored offsets",
                     why);
     }
-    /* stop handing us messages until the rewind; whatever still arrives is ignored */
+    /* stop fetching until the rewind; whatever still arrives is ignored */
+    cw_consumer_hold(p->consumer, false);
     cw_consumer_pause(p->consumer, true);
     p->paused = true;
     set_state(p, P_LOADING);
@@ -592,10 +593,8 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
 
     if (batch_size(b) >= p->cfg->batch_max_events) {
         maybe_flush(p);
-        if (p->building && batch_size(p->building) >= p->cfg->batch_max_events && !p->paused) {
-            cw_consumer_pause(p->consumer, true); /* back-pressure until the commit returns */
-            p->paused = true;
-        }
+        if (p->building && batch_size(p->building) >= p->cfg->batch_max_events)
+            cw_consumer_hold(p->consumer, true); /* back-pressure until the commit returns */
     } else {
         if (p->cfg->batch_max_wait_ms == 0) {
             event_active(p->ev_flush_now, 0, 0);
@@ -700,6 +699,7 @@ static void commit_failed(cw_pipeline_t *p, cw_err_t err, const char *sqlstate, 
     }
     batch_free(p->inflight);
     p->inflight = NULL;
+    cw_consumer_hold(p->consumer, false);
     resync(p, err == CW_ERR_AGAIN ? "database connection lost during a commit"
                                   : "batch transaction failed");
 }
@@ -833,6 +833,7 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     batch_free(b);
     p->inflight = NULL;
 
+    cw_consumer_hold(p->consumer, false);
     switch (p->state) {
     case P_REVOKING:
         check_revoke_done(p);
@@ -846,14 +847,11 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     default:
         break;
     }
-    if (p->paused && p->state == P_RUNNING) {
-        cw_consumer_pause(p->consumer, false);
-        p->paused = false;
-    }
     if (p->building && p->building->touched &&
         (batch_size(p->building) >= p->cfg->batch_max_events ||
          cw_mono_ms() - p->building->started_mono >= p->cfg->batch_max_wait_ms))
         maybe_flush(p);
+    cw_consumer_hold(p->consumer, false);
 }
 
 static void events_result(void *arg, const PGresult *res)
@@ -1323,6 +1321,7 @@ void cw_pipeline_stop(cw_pipeline_t *p, void (*on_stopped)(void *arg), void *arg
     p->stopped_arg = arg;
     bool was_running = p->state == P_RUNNING || p->state == P_REVOKING;
     set_state(p, P_STOPPING);
+    cw_consumer_hold(p->consumer, false);
     cw_consumer_pause(p->consumer, true);
     p->paused = true;
     if (was_running)

@@ -49,6 +49,12 @@ CW_WUR cw_err_t cw_consumer_assign(cw_consumer_t *c, const rd_kafka_topic_partit
 CW_WUR cw_err_t cw_consumer_unassign(cw_consumer_t *c);
 /** @brief Pause or resume fetching of every assigned partition (back-pressure). */
 void cw_consumer_pause(cw_consumer_t *c, bool pause);
+/**
+ * @brief Back-pressure: while held, messages stay in librdkafka's local queue (fetched, not
+ * dropped) and are not handed over; releasing delivers them. Unlike pause, nothing is thrown
+ * away and refetched. Hold only briefly (a commit): rebalance events wait too.
+ */
+void cw_consumer_hold(cw_consumer_t *c, bool hold);
 /** @brief Restart one partition at the beginning of its log (after an offset reset). */
 void cw_consumer_seek_beginning(cw_consumer_t *c, const char *topic, int32_t partition);
 
