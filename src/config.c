@@ -504,3 +504,37 @@ void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src)
         }
     }
 }
+
+/* ---- generic line-numbered INI parsing for other modules' files (rules) ------------- */
+
+typedef struct ini_ctx {
+    parse_ctx_t base; /* reuses the counting reader and the error buffer */
+    cw_ini_fn fn;
+    void *arg;
+} ini_ctx_t;
+
+static int on_generic_entry(void *user, const char *section, const char *name, const char *value)
+{
+    ini_ctx_t *ic = user;
+    char why[256] = "";
+    if (name && !ic->fn(ic->arg, ic->base.line, section, name, value, why, sizeof(why)))
+        add_error(&ic->base, ic->base.line, "%s", why);
+    return 1;
+}
+
+cw_err_t cw_ini_parse(const char *path, cw_ini_fn fn, void *arg, char *errstr, size_t errsz)
+{
+    if (errsz)
+        errstr[0] = '\0';
+    ini_ctx_t ic = {.base = {.path = path, .errbuf = errstr, .errsz = errsz}, .fn = fn, .arg = arg};
+    ic.base.fp = fopen(path, "r");
+    if (!ic.base.fp) {
+        add_error(&ic.base, 0, "cannot open: %s", strerror(errno));
+        return CW_ERR_CONFIG;
+    }
+    int rc = ini_parse_stream(counting_reader, &ic, on_generic_entry, &ic);
+    fclose(ic.base.fp);
+    if (rc > 0 && ic.base.nerrors == 0)
+        add_error(&ic.base, rc, "syntax error: expected [section], key = value, or a ; comment");
+    return ic.base.nerrors ? CW_ERR_CONFIG : CW_OK;
+}

@@ -84,6 +84,18 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
  */
 void cw_config_diff_static(const cw_config_t *a, const cw_config_t *b, char *buf, size_t bufsz);
 
+/** Called for each "key = value" of an INI file with its line; return false to record an
+ * error (the callee writes the reason into why). */
+typedef bool (*cw_ini_fn)(void *arg, int line, const char *section, const char *key,
+                          const char *value, char *why, size_t whysz);
+
+/**
+ * @brief Parse an INI file with libinih, giving every entry its line number.
+ * @returns CW_OK, or CW_ERR_CONFIG with every problem as "file:line: why" lines in errstr.
+ */
+CW_WUR cw_err_t cw_ini_parse(const char *path, cw_ini_fn fn, void *arg, char *errstr,
+                             size_t errsz);
+
 /** @brief Copy every key marked reloadable from src into dst (the live config). */
 void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src);
 

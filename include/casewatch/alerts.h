@@ -1,0 +1,119 @@
+/*
+ * alerts.h — the alert lifecycle, Alertmanager-like: an obligation nearing its due time is
+ * PENDING, past it unmet is FIRING, and met (on time or late), no longer applicable, or its
+ * case closed, it is RESOLVED. Pure: the caller passes "now" (wall or event clock).
+ *
+ * Only alerts that are pending or firing live here (resolved ones are handed back once, in a
+ * transition, for the store). Transitions that notify (→ firing, firing → resolved, repeats
+ * of unacknowledged critical alerts) carry a deterministic alert_id so consumers can
+ * de-duplicate re-sends; a matching silence marks them silenced (recorded, not published).
+ */
+#ifndef CASEWATCH_ALERTS_H
+#define CASEWATCH_ALERTS_H
+
+#include "casewatch/rules.h"
+
+enum { CW_ALERT_PENDING = 1, CW_ALERT_FIRING = 2, CW_ALERT_RESOLVED = 3 };
+enum {
+    CW_RES_NONE = 0,
+    CW_RES_MET = 1,
+    CW_RES_MET_LATE = 2,
+    CW_RES_CASE_CLOSED = 3,
+    CW_RES_CONDITION_CLEARED = 4,
+    CW_RES_NO_LONGER_APPLIES = 5,
+};
+
+/** The event that caused a change (provenance). */
+typedef struct cw_cause {
+    const char *event_id; /**< borrowed during the call */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+} cw_cause_t;
+
+typedef struct cw_alert {
+    char *dedup_key; /**< "rule|case|subject", "rule|area:A", "rule|worker:W" */
+    uint64_t hash;
+    uint8_t rule, state, resolution, severity, case_type;
+    bool acknowledged, silenced;
+    char *case_id, *subject, *area, *worker; /**< "" when not applicable */
+    int32_t partition;                       /**< owning partition (case alerts), -1 else */
+    int64_t armed_ms, due_ms, pending_ms, firing_ms, resolved_ms, notified_ms;
+    uint32_t notify_count, rule_version;
+    double value, threshold;
+    char *cause_event_id, *cause_topic;
+    int32_t cause_partition;
+    int64_t cause_offset;
+} cw_alert_t;
+
+/** A lifecycle change; alert is a snapshot copy owned by the transition list. */
+typedef struct cw_transition {
+    cw_alert_t alert;  /**< the alert after the change (strings owned by the list) */
+    uint8_t from;      /**< 0 = new */
+    bool notify;       /**< publish it (unless alert.silenced) */
+    bool repeat;       /**< a repeat notification */
+    int64_t at;        /**< clock time of the change */
+    char alert_id[24]; /**< deterministic: same alert, same transition → same id */
+} cw_transition_t;
+
+typedef struct cw_silence {
+    int64_t id;
+    char *rule;    /**< NULL/"" = any */
+    char *area;    /**< NULL/"" = any */
+    char *case_id; /**< NULL/"" = any */
+    int min_severity; /**< 0 = any */
+    int64_t starts_ms, ends_ms;
+} cw_silence_t;
+
+typedef struct cw_alerts cw_alerts_t;
+
+cw_alerts_t *cw_alerts_new(void);
+void cw_alerts_destroy(cw_alerts_t *a);
+
+/**
+ * @brief Re-evaluate one case at now: its obligations against its active alerts.
+ * @param cause the event being applied (NULL for a clock tick)
+ * @returns the next time this case needs evaluating (INT64_MAX: none).
+ */
+int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                const cw_case_t *c, const cw_workdays_t *wd,
+                                cw_area_prioritised_fn prio, void *arg, int64_t now,
+                                const cw_cause_t *cause);
+
+/**
+ * @brief Evaluate the obligations of a non-case scope ("area:A" or "worker:W"): condition
+ * rules. Each obligation present means its condition holds (armed_ms 0 = since now, or since
+ * the existing alert was armed); active alerts of the scope without one are resolved as
+ * condition cleared. @returns the next time the scope needs evaluating.
+ */
+int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char *scope,
+                                 const char *area, const char *worker,
+                                 const cw_obligation_t *obl, size_t n, int64_t now);
+
+/** @brief Insert an alert read from the store (active ones only). Takes a copy. */
+void cw_alerts_load(cw_alerts_t *a, const cw_alert_t *alert);
+/** @brief Drop the active alerts of cases owned by these partitions (revoke). */
+void cw_alerts_drop_partitions(cw_alerts_t *a, const int32_t *parts, int n);
+void cw_alerts_clear(cw_alerts_t *a);
+
+/** @brief Mark acknowledged (from the store / API); false if no such active alert. */
+bool cw_alerts_acknowledge(cw_alerts_t *a, const char *dedup_key, bool ack);
+/** @brief Replace the silences (copied). */
+void cw_alerts_set_silences(cw_alerts_t *a, const cw_silence_t *s, size_t n);
+
+/** @brief Active alert by key (borrowed) or NULL. */
+cw_alert_t *cw_alerts_find(const cw_alerts_t *a, const char *dedup_key);
+/** @brief Number of active (pending or firing) alerts. */
+size_t cw_alerts_count(const cw_alerts_t *a, int state);
+
+/** @brief Transitions since the last clear (borrowed). */
+const cw_transition_t *cw_alerts_transitions(const cw_alerts_t *a, size_t *n);
+void cw_alerts_clear_transitions(cw_alerts_t *a);
+
+/** @brief One readable line for a transition (identifiers only): for logs and the console. */
+void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, size_t bufsz);
+
+const char *cw_alert_state_name(int s);
+const char *cw_resolution_name(int r);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * rules.h — the alert rules: what must happen by when, per case (and per area and worker),
+ * as configuration. Pure: no clock, no I/O except cw_rules_load() at startup/reload.
+ *
+ * A rule turns state into OBLIGATIONS: (rule, subject, due time, met time). The alert engine
+ * (alerts.h) turns obligations into the pending → firing → resolved lifecycle against a clock.
+ * Every default is documented in README "Alert rules" with the seed figure, statute or
+ * practice it comes from.
+ */
+#ifndef CASEWATCH_RULES_H
+#define CASEWATCH_RULES_H
+
+#include "casewatch/casebook.h"
+#include "casewatch/workdays.h"
+
+typedef enum cw_family {
+    CW_FAMILY_SAFEGUARDING = 1,
+    CW_FAMILY_DELAY = 2,
+    CW_FAMILY_PRIORITISATION = 3,
+} cw_family_t;
+
+typedef enum cw_severity {
+    CW_SEV_INFO = 1,
+    CW_SEV_WARNING = 2,
+    CW_SEV_CRITICAL = 3,
+} cw_severity_t;
+
+typedef enum cw_rule_id {
+    /* delay */
+    CW_RULE_CARE_26W_WARNING,
+    CW_RULE_CARE_26W,
+    CW_RULE_OPEN_52W,
+    CW_RULE_OPEN_100W,
+    CW_RULE_S7_DUE_SOON,
+    CW_RULE_S7_OVERDUE,
+    CW_RULE_R164_PLANNING,
+    CW_RULE_R164_FINAL,
+    CW_RULE_DUTY_ALLOCATION,
+    /* safeguarding */
+    CW_RULE_CHILD_NOT_SEEN,
+    CW_RULE_NOT_SEEN_IN_PERSON,
+    CW_RULE_CONCERN_NO_16A,
+    CW_RULE_DA_NOT_ASSESSED,
+    CW_RULE_LETTER_MISSING,
+    CW_RULE_NO_OVERSIGHT,
+    /* prioritisation */
+    CW_RULE_WELFARE_UNALLOCATED,
+    CW_RULE_AREA_DUTY_SHARE,
+    CW_RULE_AREA_DEMAND_GROWTH,
+    CW_RULE_WORKER_CASELOAD,
+    CW_RULE_AREA_CAN_DEACTIVATE,
+    CW_RULE__COUNT
+} cw_rule_id_t;
+
+/** What a rule's threshold counts. */
+typedef enum cw_unit {
+    CW_UNIT_DAYS,
+    CW_UNIT_WORKING_DAYS,
+    CW_UNIT_WEEKS,
+    CW_UNIT_PERCENT_TENTHS, /**< 50 = 5.0% */
+    CW_UNIT_CASES,
+} cw_unit_t;
+
+typedef struct cw_rule_override {
+    uint32_t area; /**< interned court area (cw_casebook_intern) */
+    int64_t threshold;
+} cw_rule_override_t;
+
+typedef struct cw_rule {
+    const char *name; /**< static, e.g. "care_26_weeks" */
+    cw_family_t family;
+    cw_severity_t severity;
+    bool enabled;
+    int64_t threshold;    /**< in unit */
+    cw_unit_t unit;
+    int64_t lead_days;    /**< pending starts this many days before the due time */
+    cw_rule_override_t *overrides;
+    int noverrides;
+    uint32_t version;     /**< hash of the rule's effective configuration */
+} cw_rule_t;
+
+typedef struct cw_rules {
+    cw_rule_t rule[CW_RULE__COUNT];
+    int64_t repeat_ms; /**< re-notify unacknowledged critical firing alerts this often */
+} cw_rules_t;
+
+/** @brief The documented defaults. Caller frees with cw_rules_free(). */
+cw_rules_t *cw_rules_defaults(void);
+
+/**
+ * @brief Defaults, then every [rule.NAME] section of an INI file:
+ *   enabled = true|false, severity = info|warning|critical, threshold = N, lead_days = N,
+ *   threshold@AREA = N (per court area), and [rules] repeat_minutes = N.
+ * Area names are interned in cb (so overrides compare by id).
+ * @returns NULL with "file:line: what was expected" in errstr on any error.
+ */
+cw_rules_t *cw_rules_load(const char *path, cw_casebook_t *cb, char *errstr, size_t errsz);
+void cw_rules_free(cw_rules_t *r);
+
+/** @brief The threshold in force for an area (its override, else the rule's). */
+int64_t cw_rules_threshold(const cw_rule_t *rule, uint32_t area);
+
+/** @brief Rule by name; NULL if unknown. */
+const cw_rule_t *cw_rules_find(const cw_rules_t *r, const char *name, int *id);
+
+/** An obligation: subject must be met by due_ms; armed_ms is when it began. */
+typedef struct cw_obligation {
+    uint8_t rule;         /**< cw_rule_id_t */
+    char subject[80];     /**< child/report/hearing/concern id, or "" for the case itself */
+    int64_t armed_ms;
+    int64_t due_ms;
+    int64_t met_ms;       /**< 0 = not met */
+    double value;         /**< the measured value for threshold rules (e.g. weeks open) */
+} cw_obligation_t;
+
+/** Area facts for case rules: is the case's area prioritised. */
+typedef bool (*cw_area_prioritised_fn)(void *arg, uint32_t area);
+
+/**
+ * @brief Every obligation of one case under the enabled case rules (none for stubs).
+ * Closed cases still report obligations met by their closing (so firing alerts resolve).
+ * @param out  receives up to max obligations
+ * @returns the number written (the count needed if larger than max).
+ */
+size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case_t *c,
+                     const cw_workdays_t *wd, cw_area_prioritised_fn prio, void *arg,
+                     cw_obligation_t *out, size_t max);
+
+/** @brief Stable names. */
+const char *cw_family_name(cw_family_t f);
+const char *cw_severity_name(cw_severity_t s);
+
+#endif

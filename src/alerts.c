@@ -1,0 +1,615 @@
+/*
+ * alerts.c — the alert lifecycle engine. Pure: no clock, no I/O.
+ *
+ * Owns the active alerts (a hash table by dedup key, plus a per-scope index so a case's alerts
+ * are found without scanning), the silences and the transition list. An alert leaves the
+ * table when it resolves; the resolving transition carries its final copy to the store.
+ */
+#include "casewatch/alerts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct scope_entry {
+    char *scope; /* case id, "area:A", "worker:W" */
+    uint64_t hash;
+    cw_alert_t **v;
+    int n, cap;
+} scope_entry_t;
+
+struct cw_alerts {
+    cw_alert_t **slots; /* by dedup key */
+    size_t cap, count;
+    scope_entry_t **scopes; /* by scope */
+    size_t scap, scount;
+    cw_transition_t *tr;
+    size_t ntr, captr;
+    cw_silence_t *sil;
+    size_t nsil;
+};
+
+const char *cw_alert_state_name(int s)
+{
+    switch (s) {
+    case CW_ALERT_PENDING: return "pending";
+    case CW_ALERT_FIRING: return "firing";
+    case CW_ALERT_RESOLVED: return "resolved";
+    }
+    return "";
+}
+
+const char *cw_resolution_name(int r)
+{
+    static const char *const n[] = {"",          "met",                "met_late", "case_closed",
+                                    "condition_cleared", "no_longer_applies"};
+    return r >= 0 && r < (int)CW_ARRAY_LEN(n) ? n[r] : "";
+}
+
+/* ------------------------------------------------------------------ tables */
+
+static uint64_t h64(const char *s)
+{
+    return cw_casebook_hash(s) | 1; /* never 0 */
+}
+
+static void alert_free_strings(cw_alert_t *x)
+{
+    free(x->dedup_key);
+    free(x->case_id);
+    free(x->subject);
+    free(x->area);
+    free(x->worker);
+    free(x->cause_event_id);
+    free(x->cause_topic);
+}
+
+static void alert_copy(cw_alert_t *dst, const cw_alert_t *src)
+{
+    *dst = *src;
+    dst->dedup_key = cw_strdup(src->dedup_key ? src->dedup_key : "");
+    dst->case_id = cw_strdup(src->case_id ? src->case_id : "");
+    dst->subject = cw_strdup(src->subject ? src->subject : "");
+    dst->area = cw_strdup(src->area ? src->area : "");
+    dst->worker = cw_strdup(src->worker ? src->worker : "");
+    dst->cause_event_id = cw_strdup(src->cause_event_id ? src->cause_event_id : "");
+    dst->cause_topic = cw_strdup(src->cause_topic ? src->cause_topic : "");
+}
+
+cw_alerts_t *cw_alerts_new(void)
+{
+    cw_alerts_t *a = cw_calloc(1, sizeof(*a));
+    a->cap = 1024;
+    a->slots = cw_calloc(a->cap, sizeof(cw_alert_t *));
+    a->scap = 1024;
+    a->scopes = cw_calloc(a->scap, sizeof(scope_entry_t *));
+    return a;
+}
+
+static void silences_free(cw_alerts_t *a)
+{
+    for (size_t i = 0; i < a->nsil; i++) {
+        free(a->sil[i].rule);
+        free(a->sil[i].area);
+        free(a->sil[i].case_id);
+    }
+    free(a->sil);
+    a->sil = NULL;
+    a->nsil = 0;
+}
+
+void cw_alerts_clear_transitions(cw_alerts_t *a)
+{
+    for (size_t i = 0; i < a->ntr; i++)
+        alert_free_strings(&a->tr[i].alert);
+    a->ntr = 0;
+}
+
+void cw_alerts_clear(cw_alerts_t *a)
+{
+    for (size_t i = 0; i < a->cap; i++) {
+        if (a->slots[i]) {
+            alert_free_strings(a->slots[i]);
+            free(a->slots[i]);
+            a->slots[i] = NULL;
+        }
+    }
+    a->count = 0;
+    for (size_t i = 0; i < a->scap; i++) {
+        if (a->scopes[i]) {
+            free(a->scopes[i]->scope);
+            free(a->scopes[i]->v);
+            free(a->scopes[i]);
+            a->scopes[i] = NULL;
+        }
+    }
+    a->scount = 0;
+}
+
+void cw_alerts_destroy(cw_alerts_t *a)
+{
+    if (!a)
+        return;
+    cw_alerts_clear(a);
+    cw_alerts_clear_transitions(a);
+    free(a->tr);
+    free(a->slots);
+    free(a->scopes);
+    silences_free(a);
+    free(a);
+}
+
+static size_t slot_of(const cw_alerts_t *a, const char *key, uint64_t h)
+{
+    size_t i = h & (a->cap - 1);
+    while (a->slots[i] && (a->slots[i]->hash != h || strcmp(a->slots[i]->dedup_key, key)))
+        i = (i + 1) & (a->cap - 1);
+    return i;
+}
+
+cw_alert_t *cw_alerts_find(const cw_alerts_t *a, const char *key)
+{
+    return a->slots[slot_of(a, key, h64(key))];
+}
+
+static void table_grow(cw_alerts_t *a)
+{
+    size_t old = a->cap;
+    cw_alert_t **s = a->slots;
+    a->cap *= 2;
+    a->slots = cw_calloc(a->cap, sizeof(cw_alert_t *));
+    for (size_t i = 0; i < old; i++)
+        if (s[i])
+            a->slots[slot_of(a, s[i]->dedup_key, s[i]->hash)] = s[i];
+    free(s);
+}
+
+static void table_remove(cw_alerts_t *a, size_t i)
+{
+    size_t mask = a->cap - 1;
+    a->slots[i] = NULL;
+    a->count--;
+    for (size_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
+        size_t home = a->slots[j]->hash & mask;
+        bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            a->slots[i] = a->slots[j];
+            a->slots[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static size_t scope_slot(const cw_alerts_t *a, const char *scope, uint64_t h)
+{
+    size_t i = h & (a->scap - 1);
+    while (a->scopes[i] && (a->scopes[i]->hash != h || strcmp(a->scopes[i]->scope, scope)))
+        i = (i + 1) & (a->scap - 1);
+    return i;
+}
+
+static scope_entry_t *scope_get(cw_alerts_t *a, const char *scope, bool create)
+{
+    uint64_t h = h64(scope);
+    size_t i = scope_slot(a, scope, h);
+    if (a->scopes[i] || !create)
+        return a->scopes[i];
+    if ((a->scount + 1) * 4 > a->scap * 3) {
+        size_t old = a->scap;
+        scope_entry_t **s = a->scopes;
+        a->scap *= 2;
+        a->scopes = cw_calloc(a->scap, sizeof(scope_entry_t *));
+        for (size_t k = 0; k < old; k++)
+            if (s[k])
+                a->scopes[scope_slot(a, s[k]->scope, s[k]->hash)] = s[k];
+        free(s);
+        i = scope_slot(a, scope, h);
+    }
+    scope_entry_t *e = cw_calloc(1, sizeof(*e));
+    e->scope = cw_strdup(scope);
+    e->hash = h;
+    a->scopes[i] = e;
+    a->scount++;
+    return e;
+}
+
+static void scope_remove_entry(cw_alerts_t *a, const char *scope)
+{
+    uint64_t h = h64(scope);
+    size_t i = scope_slot(a, scope, h);
+    if (!a->scopes[i])
+        return;
+    free(a->scopes[i]->scope);
+    free(a->scopes[i]->v);
+    free(a->scopes[i]);
+    a->scopes[i] = NULL;
+    a->scount--;
+    size_t mask = a->scap - 1;
+    for (size_t j = (i + 1) & mask; a->scopes[j]; j = (j + 1) & mask) {
+        size_t home = a->scopes[j]->hash & mask;
+        bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            a->scopes[i] = a->scopes[j];
+            a->scopes[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static const char *scope_of(const cw_alert_t *x)
+{
+    static __thread char buf[200];
+    if (x->case_id && *x->case_id)
+        return x->case_id;
+    if (x->worker && *x->worker)
+        snprintf(buf, sizeof(buf), "worker:%s", x->worker);
+    else
+        snprintf(buf, sizeof(buf), "area:%s", x->area ? x->area : "");
+    return buf;
+}
+
+static cw_alert_t *insert(cw_alerts_t *a, cw_alert_t *x)
+{
+    if ((a->count + 1) * 4 > a->cap * 3)
+        table_grow(a);
+    x->hash = h64(x->dedup_key);
+    a->slots[slot_of(a, x->dedup_key, x->hash)] = x;
+    a->count++;
+    scope_entry_t *e = scope_get(a, scope_of(x), true);
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 4;
+        e->v = cw_realloc(e->v, sizeof(cw_alert_t *) * (size_t)e->cap);
+    }
+    e->v[e->n++] = x;
+    return x;
+}
+
+static void remove_alert(cw_alerts_t *a, cw_alert_t *x)
+{
+    scope_entry_t *e = scope_get(a, scope_of(x), false);
+    if (e) {
+        for (int i = 0; i < e->n; i++) {
+            if (e->v[i] == x) {
+                e->v[i] = e->v[--e->n];
+                break;
+            }
+        }
+        if (!e->n)
+            scope_remove_entry(a, e->scope);
+    }
+    table_remove(a, slot_of(a, x->dedup_key, x->hash));
+    alert_free_strings(x);
+    free(x);
+}
+
+void cw_alerts_load(cw_alerts_t *a, const cw_alert_t *alert)
+{
+    cw_alert_t *old = cw_alerts_find(a, alert->dedup_key);
+    if (old)
+        remove_alert(a, old);
+    cw_alert_t *x = cw_malloc(sizeof(*x));
+    alert_copy(x, alert);
+    insert(a, x);
+}
+
+void cw_alerts_drop_partitions(cw_alerts_t *a, const int32_t *parts, int n)
+{
+    for (size_t i = 0; i < a->cap;) {
+        cw_alert_t *x = a->slots[i];
+        bool drop = false;
+        for (int k = 0; x && k < n; k++)
+            drop |= x->partition == parts[k] && x->case_id && *x->case_id;
+        if (drop)
+            remove_alert(a, x); /* slot i now holds a shifted entry: look again */
+        else
+            i++;
+    }
+}
+
+size_t cw_alerts_count(const cw_alerts_t *a, int state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->cap; i++)
+        if (a->slots[i] && (!state || a->slots[i]->state == state))
+            n++;
+    return n;
+}
+
+bool cw_alerts_acknowledge(cw_alerts_t *a, const char *key, bool ack)
+{
+    cw_alert_t *x = cw_alerts_find(a, key);
+    if (!x)
+        return false;
+    x->acknowledged = ack;
+    return true;
+}
+
+void cw_alerts_set_silences(cw_alerts_t *a, const cw_silence_t *s, size_t n)
+{
+    silences_free(a);
+    a->sil = cw_calloc(n + 1, sizeof(cw_silence_t));
+    for (size_t i = 0; i < n; i++) {
+        a->sil[i] = s[i];
+        a->sil[i].rule = cw_strdup(s[i].rule ? s[i].rule : "");
+        a->sil[i].area = cw_strdup(s[i].area ? s[i].area : "");
+        a->sil[i].case_id = cw_strdup(s[i].case_id ? s[i].case_id : "");
+    }
+    a->nsil = n;
+}
+
+static bool silenced(const cw_alerts_t *a, const cw_rules_t *r, const cw_alert_t *x,
+                     int64_t now)
+{
+    for (size_t i = 0; i < a->nsil; i++) {
+        const cw_silence_t *s = &a->sil[i];
+        if (now < s->starts_ms || now >= s->ends_ms)
+            continue;
+        if (*s->rule && strcmp(s->rule, r->rule[x->rule].name))
+            continue;
+        if (*s->area && strcmp(s->area, x->area))
+            continue;
+        if (*s->case_id && strcmp(s->case_id, x->case_id))
+            continue;
+        if (s->min_severity && x->severity < s->min_severity)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ transitions */
+
+const cw_transition_t *cw_alerts_transitions(const cw_alerts_t *a, size_t *n)
+{
+    *n = a->ntr;
+    return a->tr;
+}
+
+static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8_t from,
+                       bool notify, bool repeat, int64_t now)
+{
+    if (notify) {
+        x->silenced = silenced(a, r, x, now);
+        if (!x->silenced) {
+            x->notified_ms = now;
+            x->notify_count++;
+        }
+    }
+    if (a->ntr == a->captr) {
+        a->captr = a->captr ? a->captr * 2 : 64;
+        a->tr = cw_realloc(a->tr, sizeof(cw_transition_t) * a->captr);
+    }
+    cw_transition_t *t = &a->tr[a->ntr++];
+    alert_copy(&t->alert, x);
+    t->from = from;
+    t->notify = notify;
+    t->repeat = repeat;
+    t->at = now;
+    /* the same alert's same transition always gets the same id: rule, subject, the due time
+     * that defines this occurrence, the state it reached, and the repeat number */
+    char idsrc[512];
+    snprintf(idsrc, sizeof(idsrc), "%s|%lld|%s|%s|%u", x->dedup_key, (long long)x->due_ms,
+             cw_alert_state_name(x->state), cw_resolution_name(x->resolution),
+             repeat ? x->notify_count : 0);
+    snprintf(t->alert_id, sizeof(t->alert_id), "a%016llx",
+             (unsigned long long)cw_casebook_hash(idsrc));
+}
+
+static void set_cause(cw_alert_t *x, const cw_cause_t *cause)
+{
+    if (!cause || !cause->event_id)
+        return;
+    free(x->cause_event_id);
+    free(x->cause_topic);
+    x->cause_event_id = cw_strdup(cause->event_id);
+    x->cause_topic = cw_strdup(cause->topic ? cause->topic : "");
+    x->cause_partition = cause->partition;
+    x->cause_offset = cause->offset;
+}
+
+static void resolve(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, int resolution,
+                    int64_t at, int64_t now, const cw_cause_t *cause)
+{
+    uint8_t from = x->state;
+    x->state = CW_ALERT_RESOLVED;
+    x->resolution = (uint8_t)resolution;
+    x->resolved_ms = at;
+    set_cause(x, cause);
+    /* only what was announced is announced resolved */
+    transition(a, r, x, from, from == CW_ALERT_FIRING, false, now);
+    remove_alert(a, x);
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Apply one obligation to its (possibly absent) alert; returns the next interesting time. */
+static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
+                                const char *key, cw_alert_t *proto, bool closed, int64_t now,
+                                const cw_cause_t *cause)
+{
+    const cw_rule_t *rule = &r->rule[o->rule];
+    cw_alert_t *x = cw_alerts_find(a, key);
+    if (o->met_ms) {
+        if (x)
+            resolve(a, r, x, x->state == CW_ALERT_FIRING && o->met_ms > x->due_ms ? CW_RES_MET_LATE
+                                                                              : CW_RES_MET,
+                    o->met_ms, now, cause);
+        return INT64_MAX;
+    }
+    if (closed) {
+        if (x)
+            resolve(a, r, x, CW_RES_CASE_CLOSED, now, now, cause);
+        return INT64_MAX;
+    }
+    int64_t pending_at = o->due_ms - rule->lead_days * CW_MS_PER_DAY;
+    if (x && x->due_ms != o->due_ms && now < o->due_ms && x->state == CW_ALERT_FIRING) {
+        /* the deadline moved past now (an s32 extension, a relisting): this breach is over */
+        resolve(a, r, x, CW_RES_CONDITION_CLEARED, now, now, cause);
+        x = NULL;
+    }
+    if (now < pending_at) {
+        if (x) /* re-baselined further away: not pending any more */
+            resolve(a, r, x, CW_RES_NO_LONGER_APPLIES, now, now, cause);
+        return pending_at;
+    }
+    if (!x) {
+        x = cw_malloc(sizeof(*x));
+        alert_copy(x, proto);
+        free(x->dedup_key);
+        x->dedup_key = cw_strdup(key);
+        free(x->subject);
+        x->subject = cw_strdup(o->subject);
+        x->rule = o->rule;
+        x->severity = (uint8_t)rule->severity;
+        x->rule_version = rule->version;
+        x->armed_ms = o->armed_ms;
+        x->due_ms = o->due_ms;
+        x->value = o->value;
+        x->threshold = (double)rule->threshold;
+        x->state = CW_ALERT_PENDING;
+        x->pending_ms = now < o->due_ms ? now : o->due_ms;
+        set_cause(x, cause);
+        insert(a, x);
+        transition(a, r, x, 0, false, false, now);
+    }
+    x->due_ms = o->due_ms;
+    if (now >= o->due_ms) {
+        if (x->state == CW_ALERT_PENDING) {
+            x->state = CW_ALERT_FIRING;
+            x->firing_ms = o->due_ms;
+            if (cause)
+                set_cause(x, cause);
+            transition(a, r, x, CW_ALERT_PENDING, true, false, now);
+        } else if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0 &&
+                   now >= x->notified_ms + r->repeat_ms) {
+            transition(a, r, x, CW_ALERT_FIRING, true, true, now);
+        }
+        if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0)
+            return (x->notified_ms ? x->notified_ms : now) + r->repeat_ms;
+        return INT64_MAX;
+    }
+    return o->due_ms;
+}
+
+static void make_key(char *buf, size_t sz, const cw_rules_t *r, int rule, const char *scope,
+                     const char *subject)
+{
+    snprintf(buf, sz, "%s|%s|%s", r->rule[rule].name, scope, subject);
+}
+
+int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                const cw_case_t *c, const cw_workdays_t *wd,
+                                cw_area_prioritised_fn prio, void *arg, int64_t now,
+                                const cw_cause_t *cause)
+{
+    cw_obligation_t stack[32], *obl = stack;
+    size_t n = cw_rules_case(r, cb, c, wd, prio, arg, stack, CW_ARRAY_LEN(stack));
+    if (n > CW_ARRAY_LEN(stack)) {
+        obl = cw_malloc(sizeof(cw_obligation_t) * n);
+        n = cw_rules_case(r, cb, c, wd, prio, arg, obl, n);
+    }
+    cw_alert_t proto = {0};
+    proto.case_id = c->case_id;
+    proto.area = (char *)cw_casebook_str(cb, c->area);
+    proto.worker = (char *)cw_casebook_str(cb, c->worker);
+    proto.partition = c->partition;
+    proto.case_type = c->case_type;
+    bool closed = cw_case_closed(c);
+    int64_t next = INT64_MAX;
+    char key[256];
+    for (size_t i = 0; i < n; i++) {
+        make_key(key, sizeof(key), r, obl[i].rule, c->case_id, obl[i].subject);
+        next = min64(next, apply_obligation(a, r, &obl[i], key, &proto, closed, now, cause));
+    }
+    /* active alerts of this case whose obligation is gone (reclassified, rule disabled, …) */
+    scope_entry_t *e = scope_get(a, c->case_id, false);
+    for (int i = 0; e && i < e->n;) {
+        cw_alert_t *x = e->v[i];
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++) {
+            make_key(key, sizeof(key), r, obl[k].rule, c->case_id, obl[k].subject);
+            found = !strcmp(key, x->dedup_key);
+        }
+        if (found) {
+            i++;
+            continue;
+        }
+        int n_before = e->n;
+        resolve(a, r, x, closed ? CW_RES_CASE_CLOSED : CW_RES_NO_LONGER_APPLIES, now, now,
+                cause);
+        e = scope_get(a, c->case_id, false);
+        if (!e || e->n == n_before)
+            break; /* the entry went away with its last alert */
+    }
+    if (obl != stack)
+        free(obl);
+    return next;
+}
+
+int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char *scope,
+                                 const char *area, const char *worker,
+                                 const cw_obligation_t *obl, size_t n, int64_t now)
+{
+    cw_alert_t proto = {0};
+    proto.area = (char *)(area ? area : "");
+    proto.worker = (char *)(worker ? worker : "");
+    proto.partition = -1;
+    int64_t next = INT64_MAX;
+    char key[256];
+    for (size_t i = 0; i < n; i++) {
+        cw_obligation_t o = obl[i];
+        make_key(key, sizeof(key), r, o.rule, scope, o.subject);
+        cw_alert_t *x = cw_alerts_find(a, key);
+        if (x) /* the condition has held since the alert was armed */
+            o.armed_ms = x->armed_ms;
+        else if (!o.armed_ms)
+            o.armed_ms = now;
+        if (o.due_ms < o.armed_ms)
+            o.due_ms = o.armed_ms;
+        next = min64(next, apply_obligation(a, r, &o, key, &proto, false, now, NULL));
+    }
+    scope_entry_t *e = scope_get(a, scope, false);
+    for (int i = 0; e && i < e->n;) {
+        cw_alert_t *x = e->v[i];
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++) {
+            make_key(key, sizeof(key), r, obl[k].rule, scope, obl[k].subject);
+            found = !strcmp(key, x->dedup_key);
+        }
+        if (found) {
+            i++;
+            continue;
+        }
+        int n_before = e->n;
+        resolve(a, r, x, CW_RES_CONDITION_CLEARED, now, now, NULL);
+        e = scope_get(a, scope, false);
+        if (!e || e->n == n_before)
+            break;
+    }
+    return next;
+}
+
+void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, size_t bufsz)
+{
+    const cw_alert_t *x = &t->alert;
+    const cw_rule_t *rule = &r->rule[x->rule];
+    char when[32];
+    time_t s = (time_t)(t->at / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    const char *what = x->state == CW_ALERT_RESOLVED ? cw_resolution_name(x->resolution)
+                       : t->repeat                   ? "still firing"
+                                                     : cw_alert_state_name(x->state);
+    snprintf(buf, bufsz, "%s %-8s %-14s %-8s %s case=%s%s%s%s%s area=%s%s", when,
+             cw_severity_name(rule->severity), cw_family_name(rule->family),
+             x->state == CW_ALERT_RESOLVED ? "RESOLVED" : "FIRING", rule->name,
+             *x->case_id ? x->case_id : "-", *x->subject ? " subject=" : "", x->subject,
+             *x->worker && !*x->case_id ? " worker=" : "", *x->case_id ? "" : x->worker,
+             *x->area ? x->area : "-", x->silenced ? " (silenced)" : "");
+    (void)what;
+}
