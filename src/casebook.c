@@ -298,6 +298,30 @@ static void grow(cw_casebook_t *cb)
     free(old);
 }
 
+void cw_casebook_foreach_hash(const cw_casebook_t *cb, uint64_t h,
+                              void (*fn)(void *arg, cw_case_t *c), void *arg)
+{
+    size_t mask = cb->cap - 1;
+    for (size_t i = (size_t)h & mask; cb->slots[i]; i = (i + 1) & mask)
+        if (cb->slots[i]->hash == h)
+            fn(arg, cb->slots[i]);
+}
+
+void cw_casebook_foreach(const cw_casebook_t *cb, void (*fn)(void *arg, cw_case_t *c), void *arg)
+{
+    for (size_t i = 0; i < cb->cap; i++)
+        if (cb->slots[i])
+            fn(arg, cb->slots[i]);
+}
+
+const cw_area_t *cw_casebook_area_find(const cw_casebook_t *cb, uint32_t name)
+{
+    for (size_t i = 0; i < cb->nareas; i++)
+        if (cb->areas[i]->name == name)
+            return cb->areas[i];
+    return NULL;
+}
+
 cw_case_t *cw_casebook_find(const cw_casebook_t *cb, const char *case_id)
 {
     return cb->slots[find_slot(cb, case_id, cw_casebook_hash(case_id))];

@@ -16,7 +16,15 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum key_type { KT_INT, KT_STRING, KT_BOOL, KT_LOGLEVEL, KT_LOGFORMAT, KT_LIST } key_type_t;
+typedef enum key_type {
+    KT_INT,
+    KT_STRING,
+    KT_BOOL,
+    KT_LOGLEVEL,
+    KT_LOGFORMAT,
+    KT_LIST,
+    KT_CLOCK
+} key_type_t;
 
 typedef struct key_def {
     const char *section;
@@ -52,6 +60,10 @@ static const key_def_t key_defs[] = {
      true, "milliseconds from 100 to 60000", false},
     {"daemon", "metrics_interval_ms", KT_INT, OFF(metrics_interval_ms), 0, "60000", 0, 86400000,
      false, "milliseconds between metric snapshots (0 = none), at most 86400000", false},
+    {"daemon", "clock", KT_CLOCK, OFF(event_clock), 0, "wall", 0, 0, false,
+     "wall (production) or event (replays and tests: the highest occurred_at seen)", false},
+    {"daemon", "allowed_lateness_ms", KT_INT, OFF(allowed_lateness_ms), 0, "60000", 0,
+     86400000, false, "milliseconds from 0 to 86400000", false},
     {"daemon", "holidays_file", KT_STRING, OFF(holidays_file), 0, NULL, 0, 0, false,
      "a file of extra bank holidays, one YYYY-MM-DD per line", true},
     {"postgres", "conninfo", KT_STRING, OFF(pg_conninfo), 0, NULL, 0, 0, false,
@@ -185,6 +197,13 @@ static bool set_value(cw_config_t *cfg, const key_def_t *k, const char *value, c
         *(cw_log_level_t *)(base + k->offset) = lvl;
         return true;
     }
+    case KT_CLOCK:
+        if (strcmp(value, "wall") && strcmp(value, "event")) {
+            snprintf(why, whysz, "expected %s", k->help);
+            return false;
+        }
+        *(bool *)(base + k->offset) = strcmp(value, "event") == 0;
+        return true;
     case KT_LOGFORMAT:
         if (strcmp(value, "text") && strcmp(value, "json")) {
             snprintf(why, whysz, "expected %s", k->help);
@@ -497,6 +516,7 @@ void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src)
         switch (k->type) {
         case KT_INT: *(int *)d = *(const int *)s; break;
         case KT_BOOL:
+        case KT_CLOCK:
         case KT_LOGFORMAT: *(bool *)d = *(const bool *)s; break;
         case KT_LOGLEVEL: *(cw_log_level_t *)d = *(const cw_log_level_t *)s; break;
         case KT_STRING:

@@ -103,7 +103,7 @@ static const int path_open_type[P__COUNT] = {
 
 /* s7 reports: filed to timescale 98.3%, 36.3% with an extension agreed. */
 #define P_S7_EXTENSION 0.366
-#define P_S7_ON_TIME 0.983
+#define P_S7_ON_TIME 0.988
 
 /* Safeguarding and oversight. */
 #define P_CONCERN_PRIVATE 0.45
@@ -1870,7 +1870,7 @@ static int pick_worker(cw_gen_t *g, const gcase_t *c)
     if (t->n_workers > 1) {
         while (a == c->worker)
             a = t->first_worker + (int)uni(r, 0, t->n_workers - 1);
-        while (b == c->worker || b == a)
+        while (b == c->worker)
             b = t->first_worker + (int)uni(r, 0, t->n_workers - 1);
     }
     return (double)g->load[b] / g->cap[b] < (double)g->load[a] / g->cap[a] ? b : a;

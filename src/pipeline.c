@@ -17,7 +17,11 @@
  * memory is discarded and reloaded from PostgreSQL, the durable truth.
  */
 #include "casewatch/pipeline.h"
+#include "casewatch/alerts.h"
 #include "casewatch/casebook.h"
+#include "casewatch/deadlines.h"
+#include "casewatch/rules.h"
+#include "casewatch/v1/alert.pb-c.h"
 #include "casewatch/consumer.h"
 #include "casewatch/log.h"
 #include "casewatch/publisher.h"
@@ -62,8 +66,11 @@ typedef struct dead_letter {
     rd_kafka_headers_t *headers; /* the original headers, copied */
 } dead_letter_t;
 
-/* identifies a dead letter in flight to the dead-letter topic */
+/* identifies an output in flight: a dead letter (topic/partition/offset) or an alert */
+enum { REF_DEAD_LETTER = 1, REF_ALERT = 2 };
 typedef struct dl_ref {
+    int kind;
+    char *alert_id; /* REF_ALERT */
     char *topic;
     int32_t partition;
     int64_t offset;
@@ -77,7 +84,16 @@ typedef struct anomaly_rec {
     int64_t occurred_ms;
 } anomaly_rec_t;
 
+typedef struct out_alert {
+    char *alert_id;
+    char *key;
+    uint8_t *payload;
+    size_t len;
+} out_alert_t;
+
 typedef struct batch {
+    out_alert_t *outs; /* alert notifications committed with this batch, to publish */
+    int nouts;
     anomaly_rec_t *anoms;
     int nanom, capanom;
     batch_ev_t *evs;
@@ -103,6 +119,14 @@ struct cw_pipeline {
     cw_aggdelta_t *agg; /* net aggregate change of the batch being committed */
     cw_workdays_t *workdays;
     cw_snapshots_t *snapshots;
+    cw_rules_t *rules;
+    cw_alerts_t *alerts;
+    cw_deadlines_t *deadlines;
+    int64_t watermark; /* event clock: highest occurred_at applied */
+    struct event *ev_tick;
+    char **alert_marks; /* alert ids confirmed on the alerts topic, to record as sent */
+    int nalert_marks, capalert_marks;
+    int alerts_pending; /* alert notifications handed to the publisher, not yet reported */
 
     pstate_t state;
     part_slot_t *slots;
@@ -128,6 +152,7 @@ struct cw_pipeline {
     bool stop_requested;
     bool consumer_closing;
     bool final_marks;
+    int64_t last_refresh;
     int64_t last_stats_log;
 
     cw_pipeline_stats_t stats;
@@ -135,6 +160,12 @@ struct cw_pipeline {
 
 static void maybe_flush(cw_pipeline_t *p);
 static void resync(cw_pipeline_t *p, const char *why);
+static void reset_alerts(cw_pipeline_t *p);
+static void evaluate_all_one(void *arg, cw_case_t *c);
+static bool alerts_waiting(cw_pipeline_t *p);
+static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *key,
+                          const void *payload, size_t len);
+static int64_t clock_now(const cw_pipeline_t *p);
 static void try_load(cw_pipeline_t *p);
 static void check_revoke_done(cw_pipeline_t *p);
 static void check_stop(cw_pipeline_t *p);
@@ -176,6 +207,12 @@ static void batch_free(batch_t *b)
         cw_event_fini(&b->evs[i].ev);
     for (int i = 0; i < b->ndl; i++)
         dead_letter_fini(&b->dls[i]);
+    for (int i = 0; i < b->nouts; i++) {
+        free(b->outs[i].alert_id);
+        free(b->outs[i].key);
+        free(b->outs[i].payload);
+    }
+    free(b->outs);
     for (int i = 0; i < b->nanom; i++) {
         free(b->anoms[i].event_id);
         free(b->anoms[i].case_id);
@@ -297,6 +334,50 @@ static void load_cases_result(void *arg, const PGresult *res)
     }
 }
 
+static void load_alerts_result(void *arg, const PGresult *res)
+{
+    load_ctx_t *lc = arg;
+    cw_pipeline_t *p = lc->p;
+    if (lc->gen != p->gen)
+        return;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int rule;
+        if (!cw_rules_find(p->rules, PQgetvalue(res, r, 1), &rule))
+            continue; /* a rule this configuration no longer has: left as it is */
+        cw_alert_t x = {0};
+        x.dedup_key = PQgetvalue(res, r, 0);
+        x.rule = (uint8_t)rule;
+        x.state = !strcmp(PQgetvalue(res, r, 2), "firing") ? CW_ALERT_FIRING : CW_ALERT_PENDING;
+        x.case_id = PQgetvalue(res, r, 3);
+        x.subject = PQgetvalue(res, r, 4);
+        x.area = PQgetvalue(res, r, 5);
+        x.worker = PQgetvalue(res, r, 6);
+        x.partition = atoi(PQgetvalue(res, r, 7));
+        x.armed_ms = parse_i64(PQgetvalue(res, r, 8));
+        x.due_ms = parse_i64(PQgetvalue(res, r, 9));
+        x.pending_ms = parse_i64(PQgetvalue(res, r, 10));
+        x.firing_ms = parse_i64(PQgetvalue(res, r, 11));
+        x.notified_ms = parse_i64(PQgetvalue(res, r, 12));
+        x.notify_count = (uint32_t)atoi(PQgetvalue(res, r, 13));
+        x.value = strtod(PQgetvalue(res, r, 14), NULL);
+        x.threshold = strtod(PQgetvalue(res, r, 15), NULL);
+        x.cause_event_id = PQgetvalue(res, r, 16);
+        x.cause_topic = PQgetvalue(res, r, 17);
+        x.cause_partition = atoi(PQgetvalue(res, r, 18));
+        x.cause_offset = parse_i64(PQgetvalue(res, r, 19));
+        x.acknowledged = PQgetvalue(res, r, 20)[0] == 't';
+        x.silenced = PQgetvalue(res, r, 21)[0] == 't';
+        x.severity = (uint8_t)(!strcmp(PQgetvalue(res, r, 22), "critical")  ? CW_SEV_CRITICAL
+                               : !strcmp(PQgetvalue(res, r, 22), "warning") ? CW_SEV_WARNING
+                                                                            : CW_SEV_INFO);
+        for (int t = 1; t <= 6; t++)
+            if (!strcmp(cw_case_type_name(t), PQgetvalue(res, r, 23)))
+                x.case_type = (uint8_t)t;
+        x.rule_version = (uint32_t)strtoul(PQgetvalue(res, r, 24), NULL, 10);
+        cw_alerts_load(p->alerts, &x);
+    }
+}
+
 static void load_areas_result(void *arg, const PGresult *res)
 {
     load_ctx_t *lc = arg;
@@ -345,10 +426,14 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
     }
     p->paused = false;
     p->stats.cases_in_memory = cw_casebook_count(p->book);
-    cw_log_info("pipeline: %d partition(s) loaded with %zu case(s); consuming from the "
-                "offsets stored in PostgreSQL",
-                p->nslots, cw_casebook_count(p->book));
+    cw_log_info("pipeline: %d partition(s) loaded with %zu case(s) and %zu active alert(s); "
+                "consuming from the offsets stored in PostgreSQL",
+                p->nslots, cw_casebook_count(p->book), cw_alerts_count(p->alerts, 0));
     set_state(p, P_RUNNING);
+    /* rebuild the deadlines from state; what came due while nobody watched fires now */
+    cw_casebook_foreach(p->book, evaluate_all_one, p);
+    if (alerts_waiting(p))
+        event_active(p->ev_flush_now, 0, 0);
 }
 
 static const char SQL_OFFSETS_INIT[] =
@@ -361,6 +446,16 @@ static const char SQL_OFFSETS_READ[] =
 static const char SQL_CASES_READ[] =
     "SELECT case_id, kpartition, state FROM cases "
     "WHERE kpartition = ANY($1::int[]) AND state IS NOT NULL";
+#define MS(col) "coalesce((extract(epoch FROM " col ") * 1000)::bigint, 0)"
+static const char SQL_ALERTS_READ[] =
+    "SELECT dedup_key, rule, state, coalesce(case_id, ''), subject, coalesce(court_area, ''),"
+    " coalesce(worker_id, ''), kpartition, " MS("armed_at") ", " MS("due_at") ", "
+    MS("pending_at") ", " MS("firing_at") ", " MS("notified_at") ", notify_count,"
+    " coalesce(value, 0), coalesce(threshold, 0), coalesce(cause_event_id, ''),"
+    " coalesce(cause_topic, ''), coalesce(cause_partition, 0), coalesce(cause_offset, 0),"
+    " acknowledged, silenced, severity, coalesce(case_type, ''), rule_version "
+    "FROM alerts WHERE state IN ('pending', 'firing')"
+    " AND (kpartition = ANY($1::int[]) OR kpartition = -1)";
 static const char SQL_AREAS_READ[] =
     "SELECT court_area, prioritised, (extract(epoch FROM since) * 1000)::bigint, stamp_ms,"
     " stamp_hash FROM areas";
@@ -374,6 +469,7 @@ static void try_load(cw_pipeline_t *p)
     p->need_load = false;
     p->load_inflight = true;
     cw_casebook_clear(p->book);
+    reset_alerts(p);
 
     cw_pgarray_t topics, parts, uparts;
     cw_pgarray_init(&topics);
@@ -397,10 +493,14 @@ static void try_load(cw_pipeline_t *p)
     cw_store_job_add0(job, "BEGIN ISOLATION LEVEL REPEATABLE READ", NULL);
     cw_store_job_add(job, SQL_OFFSETS_INIT, 2, (char *[]){cw_strdup(t), cw_strdup(k)}, NULL);
     cw_store_job_add(job, SQL_OFFSETS_READ, 2, (char *[]){t, k}, load_offsets_result);
-    cw_store_job_add(job, SQL_CASES_READ, 1, (char *[]){cw_pgarray_finish(&uparts)},
+    char *uparts_text = cw_pgarray_finish(&uparts);
+    cw_store_job_add(job, SQL_CASES_READ, 1, (char *[]){cw_strdup(uparts_text)},
                      load_cases_result);
     cw_store_job_add0(job, SQL_AREAS_READ, load_areas_result);
+    cw_store_job_add(job, SQL_ALERTS_READ, 1, (char *[]){cw_strdup(uparts_text)},
+                     load_alerts_result);
     cw_store_job_add0(job, "COMMIT", NULL);
+    free(uparts_text);
     cw_store_submit(p->store, job);
 }
 
@@ -414,6 +514,7 @@ static void resync(cw_pipeline_t *p, const char *why)
         p->inflight = NULL;
     }
     cw_casebook_clear(p->book);
+    reset_alerts(p);
     p->stats.cases_in_memory = 0;
     p->gen++;
     if (p->state == P_REVOKING) {
@@ -494,6 +595,7 @@ static void check_revoke_done(cw_pipeline_t *p)
     batch_free(p->building); /* not committable (database down): the next owner re-reads it */
     p->building = NULL;
     cw_casebook_clear(p->book);
+    reset_alerts(p);
     p->stats.cases_in_memory = 0;
     slots_free(p);
     if (cw_consumer_unassign(p->consumer))
@@ -760,7 +862,8 @@ static void publish_dead_letter(cw_pipeline_t *p, const char *topic, int32_t par
     rd_kafka_header_add(h, "casewatch.source_partition", -1, num, -1);
     snprintf(num, sizeof(num), "%lld", (long long)offset);
     rd_kafka_header_add(h, "casewatch.source_offset", -1, num, -1);
-    dl_ref_t *ref = cw_malloc(sizeof(*ref));
+    dl_ref_t *ref = cw_calloc(1, sizeof(*ref));
+    ref->kind = REF_DEAD_LETTER;
     ref->topic = cw_strdup(topic);
     ref->partition = partition;
     ref->offset = offset;
@@ -784,6 +887,23 @@ static void on_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err)
     dl_ref_t *ref = opaque;
     if (!ref)
         return;
+    if (ref->kind == REF_ALERT) {
+        p->alerts_pending--;
+        if (err) {
+            cw_log_error("pipeline: alert %s could not be published: %s; it stays in the outbox",
+                         ref->alert_id, rd_kafka_err2str(err));
+            free(ref->alert_id);
+        } else {
+            if (p->nalert_marks == p->capalert_marks) {
+                p->capalert_marks = p->capalert_marks ? p->capalert_marks * 2 : 64;
+                p->alert_marks =
+                    cw_realloc(p->alert_marks, sizeof(char *) * (size_t)p->capalert_marks);
+            }
+            p->alert_marks[p->nalert_marks++] = ref->alert_id;
+        }
+        free(ref);
+        return;
+    }
     p->dl_pending--;
     if (err) { /* with message.timeout.ms=0 only permanent errors get here */
         cw_log_error("pipeline: dead letter %s [%d] @%lld could not be published: %s; it "
@@ -794,6 +914,23 @@ static void on_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err)
         return;
     }
     dl_mark_add(p, ref);
+}
+
+static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *key,
+                          const void *payload, size_t len)
+{
+    dl_ref_t *ref = cw_calloc(1, sizeof(*ref));
+    ref->kind = REF_ALERT;
+    ref->alert_id = cw_strdup(alert_id);
+    if (cw_publisher_send(p->publisher, p->cfg->alerts_topic, key, strlen(key), payload, len,
+                          NULL, ref) != CW_OK) {
+        cw_log_warn("pipeline: alert %s not queued for publishing; re-sent at the next start",
+                    alert_id);
+        free(ref->alert_id);
+        free(ref);
+        return;
+    }
+    p->alerts_pending++;
 }
 
 static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
@@ -827,6 +964,9 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         publish_dead_letter(p, d->topic, d->partition, d->offset, cw_reject_name(d->reason),
                             d->detail, d->key, d->keylen, d->payload, d->len, d->headers);
     }
+    for (int i = 0; i < b->nouts; i++)
+        publish_alert(p, b->outs[i].alert_id, b->outs[i].key, b->outs[i].payload,
+                      b->outs[i].len);
     p->stats.batches++;
     p->stats.last_commit_ms = cw_mono_ms() - p->commit_started;
     p->stats.cases_in_memory = cw_casebook_count(p->book);
@@ -1042,6 +1182,324 @@ static void add_anomalies_stmt(batch_t *b, cw_store_job_t *job)
     cw_store_job_add(job, SQL_ANOMALIES_INSERT, 5, v, NULL);
 }
 
+
+/* ------------------------------------------------------------------ alerts */
+
+static int64_t clock_now(const cw_pipeline_t *p)
+{
+    if (!p->cfg->event_clock)
+        return cw_now_ms();
+    return p->watermark ? p->watermark - p->cfg->allowed_lateness_ms : 0;
+}
+
+static bool area_prioritised(void *arg, uint32_t area)
+{
+    const cw_area_t *a = cw_casebook_area_find(((cw_pipeline_t *)arg)->book, area);
+    return a && a->prioritised;
+}
+
+typedef struct eval_ctx {
+    cw_pipeline_t *p;
+    int64_t now;
+    const cw_cause_t *cause;
+    int64_t next;
+} eval_ctx_t;
+
+static void evaluate_one(void *arg, cw_case_t *c)
+{
+    eval_ctx_t *e = arg;
+    int64_t n = cw_alerts_evaluate_case(e->p->alerts, e->p->rules, e->p->book, c,
+                                        e->p->workdays, area_prioritised, e->p, e->now, e->cause);
+    if (n < e->next)
+        e->next = n;
+}
+
+/* Evaluate the case(s) under one deadline key and schedule the key's next look. */
+static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause)
+{
+    if (now <= 0)
+        return; /* event clock before the first event: no time yet */
+    eval_ctx_t e = {p, now, cause, INT64_MAX};
+    cw_casebook_foreach_hash(p->book, key, evaluate_one, &e);
+    if (e.next == INT64_MAX)
+        cw_deadlines_cancel(p->deadlines, key);
+    else
+        cw_deadlines_schedule(p->deadlines, key, e.next > now ? e.next : now + 1000);
+}
+
+static void evaluate_all_one(void *arg, cw_case_t *c)
+{
+    cw_pipeline_t *p = arg;
+    evaluate_key(p, c->hash, clock_now(p), NULL);
+}
+
+/* Due deadlines: a rule crossed by time passing, with no event needed. */
+static size_t tick(cw_pipeline_t *p, int64_t now)
+{
+    uint64_t key;
+    int64_t due;
+    size_t n = 0;
+    while (n < 100000 && now > 0 && cw_deadlines_pop_due(p->deadlines, now, &key, &due)) {
+        evaluate_key(p, key, now, NULL);
+        n++;
+    }
+    return n;
+}
+
+static void log_transitions(cw_pipeline_t *p)
+{
+    size_t n;
+    const cw_transition_t *t = cw_alerts_transitions(p->alerts, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].notify)
+            continue;
+        char line[512];
+        cw_alerts_format(&t[i], p->rules, line, sizeof(line));
+        cw_log_info("alert %s %s", t[i].alert_id, line);
+    }
+}
+
+static const char *scope_key(const cw_alert_t *x, char *buf, size_t sz)
+{
+    if (*x->case_id)
+        return x->case_id;
+    if (*x->worker)
+        snprintf(buf, sz, "worker:%s", x->worker);
+    else
+        snprintf(buf, sz, "area:%s", x->area);
+    return buf;
+}
+
+static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, size_t *len)
+{
+    const cw_alert_t *x = &t->alert;
+    const cw_rule_t *rule = &p->rules->rule[x->rule];
+    Casewatch__V1__Alert m = CASEWATCH__V1__ALERT__INIT;
+    Casewatch__V1__Alert__Subject subj = CASEWATCH__V1__ALERT__SUBJECT__INIT;
+    Casewatch__V1__Alert__Cause cause = CASEWATCH__V1__ALERT__CAUSE__INIT;
+    Casewatch__V1__Alert__Cause *causes[1] = {&cause};
+    char summary[256], scope[200];
+    m.alert_id = (char *)t->alert_id;
+    m.rule = (char *)rule->name;
+    m.rule_version = x->rule_version;
+    m.family = (Casewatch__V1__AlertFamily)rule->family;
+    m.severity = (Casewatch__V1__AlertSeverity)x->severity;
+    m.state = (Casewatch__V1__AlertState)x->state;
+    m.resolution = (Casewatch__V1__AlertResolution)x->resolution;
+    m.dedup_key = x->dedup_key;
+    subj.case_id = x->case_id;
+    subj.child_id = (x->rule == CW_RULE_CHILD_NOT_SEEN || x->rule == CW_RULE_NOT_SEEN_IN_PERSON)
+                        ? x->subject
+                        : "";
+    subj.court_area = x->area;
+    subj.worker_id = x->worker;
+    m.subject = &subj;
+    m.case_type = (Casewatch__V1__CaseType)x->case_type;
+    m.court_area = x->area;
+    m.service_area = "";
+    m.active_since = x->state == CW_ALERT_FIRING ? x->firing_ms : x->pending_ms;
+    m.due_at = x->due_ms;
+    m.transition_at = t->at;
+    /* identifiers and the rule only: nothing personal can reach a notification */
+    snprintf(summary, sizeof(summary), "%s %s: %s%s%s", cw_severity_name(x->severity),
+             rule->name, scope_key(x, scope, sizeof(scope)), *x->subject ? " / " : "",
+             x->subject);
+    m.summary = summary;
+    if (*x->cause_event_id) {
+        cause.event_id = x->cause_event_id;
+        cause.topic = x->cause_topic;
+        cause.partition = x->cause_partition;
+        cause.offset = x->cause_offset;
+        m.n_causes = 1;
+        m.causes = causes;
+    }
+    m.acknowledged = x->acknowledged;
+    m.silenced = x->silenced;
+    m.value = x->value;
+    m.threshold = x->threshold;
+    *len = casewatch__v1__alert__get_packed_size(&m);
+    uint8_t *buf = cw_malloc(*len ? *len : 1);
+    casewatch__v1__alert__pack(&m, buf);
+    return buf;
+}
+
+static const char SQL_ALERTS_UPSERT[] =
+    "INSERT INTO alerts AS a (dedup_key, rule, rule_version, family, severity, state,"
+    " resolution, case_id, subject, court_area, worker_id, case_type, kpartition, armed_at,"
+    " due_at, pending_at, firing_at, resolved_at, notified_at, notify_count, value, threshold,"
+    " cause_event_id, cause_topic, cause_partition, cause_offset, silenced) "
+    "SELECT k, r, v, f, sv, st, NULLIF(rs, ''), NULLIF(c, ''), sb, NULLIF(ar, ''),"
+    " NULLIF(w, ''), NULLIF(ty, ''), kp, cw_ms(t1), cw_ms(t2), cw_ms(t3), cw_ms(t4), cw_ms(t5),"
+    " cw_ms(t6), nc, val, thr, NULLIF(ce, ''), NULLIF(ct, ''), cp, co, si "
+    "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[],"
+    " $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[],"
+    " $20::int[], $21::float8[], $22::float8[], $23::text[], $24::text[], $25::int[],"
+    " $26::bigint[], $27::bool[])"
+    " AS u(k, r, v, f, sv, st, rs, c, sb, ar, w, ty, kp, t1, t2, t3, t4, t5, t6, nc, val, thr,"
+    "      ce, ct, cp, co, si) "
+    "ON CONFLICT (dedup_key) DO UPDATE SET rule_version = excluded.rule_version,"
+    " severity = excluded.severity, state = excluded.state, resolution = excluded.resolution,"
+    " case_type = excluded.case_type, kpartition = excluded.kpartition,"
+    " armed_at = excluded.armed_at, due_at = excluded.due_at, pending_at = excluded.pending_at,"
+    " firing_at = excluded.firing_at, resolved_at = excluded.resolved_at,"
+    " notified_at = excluded.notified_at, notify_count = excluded.notify_count,"
+    " value = excluded.value, threshold = excluded.threshold,"
+    " cause_event_id = excluded.cause_event_id, cause_topic = excluded.cause_topic,"
+    " cause_partition = excluded.cause_partition, cause_offset = excluded.cause_offset,"
+    " silenced = excluded.silenced, updated_at = now(),"
+    /* a new occurrence of a resolved alert starts unacknowledged */
+    " acknowledged = a.acknowledged AND NOT (a.state = 'resolved' AND excluded.state <> "
+    "'resolved')";
+
+static const char SQL_ALERT_HISTORY[] =
+    "INSERT INTO alert_history (alert_id, dedup_key, from_state, to_state, resolution, at,"
+    " notified, silenced, repeat, cause_event_id) "
+    "SELECT i, k, NULLIF(fr, ''), ts, NULLIF(rs, ''), cw_ms(t), n, si, rp, NULLIF(ce, '') "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],"
+    " $7::bool[], $8::bool[], $9::bool[], $10::text[]) AS u(i, k, fr, ts, rs, t, n, si, rp, ce) "
+    "ON CONFLICT (alert_id, to_state) DO NOTHING";
+
+static const char SQL_ALERT_OUTBOX[] =
+    "INSERT INTO alert_outbox (alert_id, dedup_key, msg_key, payload, silenced) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[]) "
+    "ON CONFLICT (alert_id) DO NOTHING";
+
+static const char SQL_ALERT_SENT[] =
+    "UPDATE alert_outbox SET sent_at = now() WHERE alert_id = ANY($1::text[]) AND sent_at IS NULL";
+
+static bool alerts_waiting(cw_pipeline_t *p)
+{
+    size_t n;
+    cw_alerts_transitions(p->alerts, &n);
+    return n > 0;
+}
+
+/* The alert transitions since the last commit: state rows (one per key, the latest), history,
+ * and the outbox; the notifications are kept in the batch to publish after commit. */
+static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
+{
+    size_t n;
+    const cw_transition_t *t = cw_alerts_transitions(p->alerts, &n);
+    if (!n)
+        return;
+    log_transitions(p);
+    cw_pgarray_t a[27], h[10], o[5];
+    for (int i = 0; i < 27; i++)
+        cw_pgarray_init(&a[i]);
+    for (int i = 0; i < 10; i++)
+        cw_pgarray_init(&h[i]);
+    for (int i = 0; i < 5; i++)
+        cw_pgarray_init(&o[i]);
+    int nout = 0;
+    b->outs = cw_calloc(n, sizeof(out_alert_t));
+    for (size_t i = 0; i < n; i++) {
+        const cw_alert_t *x = &t[i].alert;
+        const cw_rule_t *rule = &p->rules->rule[x->rule];
+        bool last = true; /* the latest transition of this key in the list holds its state */
+        for (size_t j = i + 1; j < n && last; j++)
+            last = strcmp(t[j].alert.dedup_key, x->dedup_key) != 0;
+        if (last) {
+            char num[32];
+            cw_pgarray_add_text(&a[0], x->dedup_key);
+            cw_pgarray_add_text(&a[1], rule->name);
+            cw_pgarray_add_int(&a[2], x->rule_version);
+            cw_pgarray_add_text(&a[3], cw_family_name(rule->family));
+            cw_pgarray_add_text(&a[4], cw_severity_name(x->severity));
+            cw_pgarray_add_text(&a[5], cw_alert_state_name(x->state));
+            cw_pgarray_add_text(&a[6], cw_resolution_name(x->resolution));
+            cw_pgarray_add_text(&a[7], x->case_id);
+            cw_pgarray_add_text(&a[8], x->subject);
+            cw_pgarray_add_text(&a[9], x->area);
+            cw_pgarray_add_text(&a[10], x->worker);
+            cw_pgarray_add_text(&a[11], cw_case_type_name(x->case_type));
+            cw_pgarray_add_int(&a[12], x->partition);
+            cw_pgarray_add_int(&a[13], x->armed_ms);
+            cw_pgarray_add_int(&a[14], x->due_ms);
+            cw_pgarray_add_int(&a[15], x->pending_ms);
+            cw_pgarray_add_int(&a[16], x->firing_ms);
+            cw_pgarray_add_int(&a[17], x->resolved_ms);
+            cw_pgarray_add_int(&a[18], x->notified_ms);
+            cw_pgarray_add_int(&a[19], x->notify_count);
+            snprintf(num, sizeof(num), "%.17g", x->value);
+            cw_pgarray_add_text(&a[20], num);
+            snprintf(num, sizeof(num), "%.17g", x->threshold);
+            cw_pgarray_add_text(&a[21], num);
+            cw_pgarray_add_text(&a[22], x->cause_event_id);
+            cw_pgarray_add_text(&a[23], x->cause_topic);
+            cw_pgarray_add_int(&a[24], x->cause_partition);
+            cw_pgarray_add_int(&a[25], x->cause_offset);
+            cw_pgarray_add_text(&a[26], x->silenced ? "t" : "f");
+        }
+        cw_pgarray_add_text(&h[0], t[i].alert_id);
+        cw_pgarray_add_text(&h[1], x->dedup_key);
+        cw_pgarray_add_text(&h[2], t[i].from ? cw_alert_state_name(t[i].from) : "");
+        cw_pgarray_add_text(&h[3], t[i].repeat ? "firing" : cw_alert_state_name(x->state));
+        cw_pgarray_add_text(&h[4], cw_resolution_name(x->resolution));
+        cw_pgarray_add_int(&h[5], t[i].at);
+        cw_pgarray_add_text(&h[6], t[i].notify ? "t" : "f");
+        cw_pgarray_add_text(&h[7], x->silenced ? "t" : "f");
+        cw_pgarray_add_text(&h[8], t[i].repeat ? "t" : "f");
+        cw_pgarray_add_text(&h[9], x->cause_event_id);
+        if (t[i].notify) {
+            char scope[200];
+            size_t len;
+            uint8_t *payload = pack_alert(p, &t[i], &len);
+            const char *key = scope_key(x, scope, sizeof(scope));
+            cw_pgarray_add_text(&o[0], t[i].alert_id);
+            cw_pgarray_add_text(&o[1], x->dedup_key);
+            cw_pgarray_add_text(&o[2], key);
+            cw_pgarray_add_bytea(&o[3], payload, len);
+            cw_pgarray_add_text(&o[4], x->silenced ? "t" : "f");
+            nout++;
+            if (x->silenced) {
+                free(payload);
+            } else {
+                b->outs[b->nouts++] = (out_alert_t){cw_strdup(t[i].alert_id), cw_strdup(key),
+                                                    payload, len};
+            }
+        }
+    }
+    char *v[27];
+    for (int i = 0; i < 27; i++)
+        v[i] = cw_pgarray_finish(&a[i]);
+    cw_store_job_add(job, SQL_ALERTS_UPSERT, 27, v, NULL);
+    for (int i = 0; i < 10; i++)
+        v[i] = cw_pgarray_finish(&h[i]);
+    cw_store_job_add(job, SQL_ALERT_HISTORY, 10, v, NULL);
+    for (int i = 0; i < 5; i++)
+        v[i] = cw_pgarray_finish(&o[i]);
+    if (nout)
+        cw_store_job_add(job, SQL_ALERT_OUTBOX, 5, v, NULL);
+    else
+        for (int i = 0; i < 5; i++)
+            free(v[i]);
+    p->stats.alert_transitions += n;
+    cw_alerts_clear_transitions(p->alerts);
+}
+
+static void add_alert_marks_stmt(cw_pipeline_t *p, cw_store_job_t *job)
+{
+    if (!p->nalert_marks)
+        return;
+    cw_pgarray_t ids;
+    cw_pgarray_init(&ids);
+    for (int i = 0; i < p->nalert_marks; i++) {
+        cw_pgarray_add_text(&ids, p->alert_marks[i]);
+        free(p->alert_marks[i]);
+    }
+    p->stats.alerts_published += (uint64_t)p->nalert_marks;
+    p->nalert_marks = 0;
+    cw_store_job_add(job, SQL_ALERT_SENT, 1, (char *[]){cw_pgarray_finish(&ids)}, NULL);
+}
+
+static void reset_alerts(cw_pipeline_t *p)
+{
+    cw_alerts_clear(p->alerts);
+    cw_alerts_clear_transitions(p->alerts);
+    cw_deadlines_clear(p->deadlines);
+}
+
 static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     cw_pipeline_t *p = arg;
@@ -1054,16 +1512,32 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
      * order within the batch (the state does not depend on it; anomaly detection reads
      * better) */
     cw_aggdelta_clear(p->agg);
-    for (int i = 0; i < b->nev; i++)
-        if (b->evs[i].is_new)
-            cw_casebook_apply(p->book, &b->evs[i].ev, p->slots[b->evs[i].slot].partition,
-                              p->agg, on_anomaly, b);
+    for (int i = 0; i < b->nev; i++) {
+        if (!b->evs[i].is_new)
+            continue;
+        const Casewatch__V1__Event *e = b->evs[i].ev.pb;
+        const part_slot_t *slot = &p->slots[b->evs[i].slot];
+        cw_case_t *c = cw_casebook_apply(p->book, &b->evs[i].ev, slot->partition, p->agg,
+                                         on_anomaly, b);
+        if (e->occurred_at > p->watermark)
+            p->watermark = e->occurred_at;
+        cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
+        if (c) {
+            evaluate_key(p, c->hash, clock_now(p), &cause);
+        } else { /* an area's prioritisation changed: its cases' rules may have too */
+            cw_casebook_foreach(p->book, evaluate_all_one, p);
+        }
+    }
+    if (p->cfg->event_clock)
+        tick(p, clock_now(p)); /* the event clock moved: deadlines it passed fire now */
 
     cw_store_job_t *job = cw_store_job_new(commit2_done, p);
     add_cases_stmt(p, job);
     add_agg_stmts(p, job);
     add_areas_stmt(p, job);
     add_anomalies_stmt(b, job);
+    add_alert_stmts(p, b, job);
+    add_alert_marks_stmt(p, job);
     if (b->ndl) {
         cw_pgarray_t r, d, t, k, o, key, val;
         cw_pgarray_init(&r);
@@ -1117,7 +1591,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
 
 static void maybe_flush(cw_pipeline_t *p)
 {
-    if (p->inflight || !p->building || !p->building->touched)
+    if (p->inflight || !p->building || (!p->building->touched && !alerts_waiting(p)))
         return;
     if (p->state != P_RUNNING && p->state != P_REVOKING && p->state != P_STOPPING)
         return;
@@ -1191,6 +1665,21 @@ static void republish_result(void *arg, const PGresult *res)
                     PQntuples(res));
 }
 
+static void republish_alerts_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t len = 0;
+        unsigned char *val = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 2), &len);
+        publish_alert(p, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), val, len);
+        PQfreemem(val);
+    }
+    if (PQntuples(res))
+        cw_log_info("pipeline: re-publishing %d alert notification(s) not confirmed before the "
+                    "last stop (same alert ids)",
+                    PQntuples(res));
+}
+
 static void republish_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     cw_pipeline_t *p = arg;
@@ -1217,6 +1706,10 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
                               "payload FROM dead_letters WHERE published_at IS NULL AND "
                               "publish_error IS NULL ORDER BY id",
                               republish_result);
+            cw_store_job_add0(job,
+                              "SELECT alert_id, msg_key, payload FROM alert_outbox "
+                              "WHERE sent_at IS NULL AND NOT silenced ORDER BY created_at",
+                              republish_alerts_result);
             cw_store_submit(p->store, job);
         }
         try_load(p);
@@ -1242,6 +1735,70 @@ static void log_stats(cw_pipeline_t *p)
                 (unsigned long long)s->resyncs);
 }
 
+static void acks_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    for (int r = 0; r < PQntuples(res); r++)
+        cw_alerts_acknowledge(p->alerts, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)[0] == 't');
+}
+
+static void silences_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    int n = PQntuples(res);
+    cw_silence_t *s = cw_calloc((size_t)n + 1, sizeof(cw_silence_t));
+    for (int r = 0; r < n; r++) {
+        const char *sev = PQgetvalue(res, r, 4);
+        s[r] = (cw_silence_t){.id = parse_i64(PQgetvalue(res, r, 0)),
+                              .rule = PQgetvalue(res, r, 1),
+                              .area = PQgetvalue(res, r, 2),
+                              .case_id = PQgetvalue(res, r, 3),
+                              .min_severity = !strcmp(sev, "critical")  ? CW_SEV_CRITICAL
+                                              : !strcmp(sev, "warning") ? CW_SEV_WARNING
+                                              : !strcmp(sev, "info")    ? CW_SEV_INFO
+                                                                        : 0,
+                              .starts_ms = parse_i64(PQgetvalue(res, r, 5)),
+                              .ends_ms = parse_i64(PQgetvalue(res, r, 6))};
+    }
+    cw_alerts_set_silences(p->alerts, s, (size_t)n);
+    free(s);
+}
+
+/* People act on alerts through the database (admin API, casewatch-alerts): read back
+ * acknowledgements and silences every few seconds, between batches. */
+static void refresh_acks_and_silences(cw_pipeline_t *p)
+{
+    int64_t now = cw_mono_ms();
+    if (now - p->last_refresh < 2000 || !cw_store_ready(p->store) || p->inflight ||
+        (p->state != P_RUNNING && p->state != P_IDLE))
+        return;
+    p->last_refresh = now;
+    cw_store_job_t *job = cw_store_job_new(NULL, p);
+    cw_store_job_add0(job,
+                      "SELECT dedup_key, acknowledged FROM alerts WHERE state = 'firing' AND "
+                      "(acknowledged OR updated_at > now() - interval '1 minute')",
+                      acks_result);
+    cw_store_job_add0(job,
+                      "SELECT id, rule, court_area, case_id, min_severity,"
+                      " (extract(epoch FROM starts_at) * 1000)::bigint,"
+                      " (extract(epoch FROM ends_at) * 1000)::bigint"
+                      " FROM silences WHERE ends_at > now()",
+                      silences_result);
+    cw_store_submit(p->store, job);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    cw_pipeline_t *p = arg;
+    /* the wall clock passes deadlines with no event needed; the event clock moves with the
+     * events (commit1_done ticks it) */
+    if (p->cfg->event_clock || p->state != P_RUNNING || p->inflight)
+        return;
+    tick(p, clock_now(p));
+    if (alerts_waiting(p))
+        maybe_flush(p);
+}
+
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
     cw_pipeline_t *p = arg;
@@ -1253,6 +1810,14 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
         add_marks_stmt(p, job);
         cw_store_submit(p->store, job);
     }
+    if (p->nalert_marks && !p->inflight && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
+        (p->state == P_IDLE || p->state == P_RUNNING) &&
+        !(p->building && p->building->touched) && !alerts_waiting(p)) {
+        cw_store_job_t *job = cw_store_job_new(NULL, NULL);
+        add_alert_marks_stmt(p, job);
+        cw_store_submit(p->store, job);
+    }
+    refresh_acks_and_silences(p);
     int64_t now = cw_mono_ms();
     if (now - p->last_stats_log >= 60000) {
         p->last_stats_log = now;
@@ -1368,6 +1933,14 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     if (cfg->holidays_file &&
         cw_workdays_load_file(p->workdays, cfg->holidays_file, errstr, errsz) != CW_OK)
         goto fail;
+    p->rules = cw_rules_load(cfg->path, p->book, errstr, errsz);
+    if (!p->rules)
+        goto fail;
+    p->alerts = cw_alerts_new();
+    p->deadlines = cw_deadlines_new();
+    p->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, p);
+    struct timeval one = {1, 0};
+    event_add(p->ev_tick, &one);
     cw_store_opts_t so = {.conninfo = cfg->pg_conninfo,
                           .backoff_initial_ms = cfg->backoff_initial_ms,
                           .backoff_max_ms = cfg->backoff_max_ms,
@@ -1423,6 +1996,14 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     cw_casebook_destroy(p->book);
     cw_aggdelta_destroy(p->agg);
     cw_workdays_destroy(p->workdays);
+    cw_alerts_destroy(p->alerts);
+    cw_deadlines_destroy(p->deadlines);
+    cw_rules_free(p->rules);
+    if (p->ev_tick)
+        event_free(p->ev_tick);
+    for (int i = 0; i < p->nalert_marks; i++)
+        free(p->alert_marks[i]);
+    free(p->alert_marks);
     if (p->ev_batch_timer)
         event_free(p->ev_batch_timer);
     if (p->ev_flush_now)

@@ -180,6 +180,17 @@ const char *cw_casebook_str(const cw_casebook_t *cb, uint32_t id);
 /** @brief Find a case; borrowed, valid until the case is dropped. NULL when absent. */
 cw_case_t *cw_casebook_find(const cw_casebook_t *cb, const char *case_id);
 
+/**
+ * @brief The cases whose case_id hashes to h (deadline keys are case hashes): call fn for
+ * each (almost always one). fn must not add or drop cases.
+ */
+void cw_casebook_foreach_hash(const cw_casebook_t *cb, uint64_t h,
+                              void (*fn)(void *arg, cw_case_t *c), void *arg);
+/** @brief Call fn for every case (fn must not add or drop cases). */
+void cw_casebook_foreach(const cw_casebook_t *cb, void (*fn)(void *arg, cw_case_t *c), void *arg);
+/** @brief An area's state if known, else NULL (does not create). */
+const cw_area_t *cw_casebook_area_find(const cw_casebook_t *cb, uint32_t name);
+
 /** @brief FNV-1a 64 of an event id: the stamp tie-break. */
 uint64_t cw_casebook_hash(const char *s);
 

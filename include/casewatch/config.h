@@ -41,6 +41,8 @@ typedef struct cw_config {
     int shutdown_timeout_ms;  /**< TERM/INT: exit after at most this long */
     int metrics_interval_ms;  /**< metric snapshots to the metrics topic; 0 = none */
     char *holidays_file;      /**< extra bank holidays (NULL = the built-in list only) */
+    bool event_clock;         /**< clock = event: time is the highest occurred_at seen */
+    int allowed_lateness_ms;  /**< event clock: the watermark trails it by this much */
 
     /* [postgres] */
     char *pg_conninfo; /**< libpq conninfo string (may hold sslmode etc.) */

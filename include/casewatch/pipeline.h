@@ -42,6 +42,8 @@ typedef struct cw_pipeline_stats {
     uint64_t dl_published;    /**< dead letters confirmed on the dead-letter topic */
     uint64_t anomalies;       /**< impossible transitions recorded */
     uint64_t snapshots;       /**< metric snapshots published */
+    uint64_t alert_transitions; /**< alert lifecycle changes committed */
+    uint64_t alerts_published;  /**< alert notifications confirmed on the alerts topic */
     int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
     size_t cases_in_memory;
     int partitions_owned;
