@@ -80,9 +80,11 @@ static const int path_open_type[P__COUNT] = {
 };
 
 /* Children per case: 1 + Poisson(extra) at opening, plus a child added later in 4% of
- * cases: public 1.9, private 1.46 (1.6 overall for new cases, 1.62 in the open stock). */
-#define CHILD_EXTRA_PUBLIC 0.86
-#define CHILD_EXTRA_PRIVATE 0.44
+ * cases: public 1.84, private 1.49 (long-running WAFH / 16.4 families a little larger):
+ * 1.6 overall for new cases, 1.62 in the open stock. */
+#define CHILD_EXTRA_PUBLIC 0.80
+#define CHILD_EXTRA_PRIVATE_SHORT 0.44 /* private law closing at WTFH */
+#define CHILD_EXTRA_PRIVATE_LONG 0.52  /* WAFH and rule 16.4 paths */
 #define P_CHILD_ADDED 0.04
 
 /* Allocation: 92 / 2.5 / 3.5 / 2 % of open cases (allocated / duty / PAH / allocation hub). */
@@ -1680,7 +1682,9 @@ static void case_create(cw_gen_t *g, cw_day_t start, int path, int dur, int area
     P.t_close = at_hours(r, close_day, 15, 17.5);
     c->pathfinder = private_law && P.t_open >= g->pathfinder_from[area];
 
-    int extra = poisson(r, private_law ? CHILD_EXTRA_PRIVATE : CHILD_EXTRA_PUBLIC);
+    int extra = poisson(r, !private_law      ? CHILD_EXTRA_PUBLIC
+                           : path == P_WTFH ? CHILD_EXTRA_PRIVATE_SHORT
+                                            : CHILD_EXTRA_PRIVATE_LONG);
     c->n_open_children = (uint8_t)(1 + (extra > 11 ? 11 : extra));
     c->n_children = c->n_open_children;
 
