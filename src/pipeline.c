@@ -22,6 +22,7 @@
 #include "casewatch/deadlines.h"
 #include "casewatch/rules.h"
 #include "casewatch/v1/alert.pb-c.h"
+#include "casewatch/watch.h"
 #include "casewatch/consumer.h"
 #include "casewatch/log.h"
 #include "casewatch/publisher.h"
@@ -161,7 +162,7 @@ struct cw_pipeline {
 static void maybe_flush(cw_pipeline_t *p);
 static void resync(cw_pipeline_t *p, const char *why);
 static void reset_alerts(cw_pipeline_t *p);
-static void evaluate_all_one(void *arg, cw_case_t *c);
+static void evaluate_all(cw_pipeline_t *p);
 static bool alerts_waiting(cw_pipeline_t *p);
 static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *key,
                           const void *payload, size_t len);
@@ -431,7 +432,7 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
                 p->nslots, cw_casebook_count(p->book), cw_alerts_count(p->alerts, 0));
     set_state(p, P_RUNNING);
     /* rebuild the deadlines from state; what came due while nobody watched fires now */
-    cw_casebook_foreach(p->book, evaluate_all_one, p);
+    evaluate_all(p);
     if (alerts_waiting(p))
         event_active(p->ev_flush_now, 0, 0);
 }
@@ -1189,61 +1190,31 @@ static int64_t clock_now(const cw_pipeline_t *p)
 {
     if (!p->cfg->event_clock)
         return cw_now_ms();
-    return p->watermark ? p->watermark - p->cfg->allowed_lateness_ms : 0;
+    return cw_watch_event_clock(p->watermark, p->cfg->allowed_lateness_ms);
 }
 
-static bool area_prioritised(void *arg, uint32_t area)
+static cw_watch_t watch_of(cw_pipeline_t *p)
 {
-    const cw_area_t *a = cw_casebook_area_find(((cw_pipeline_t *)arg)->book, area);
-    return a && a->prioritised;
+    return (cw_watch_t){p->book, p->rules, p->alerts, p->deadlines, p->workdays};
 }
 
-typedef struct eval_ctx {
-    cw_pipeline_t *p;
-    int64_t now;
-    const cw_cause_t *cause;
-    int64_t next;
-} eval_ctx_t;
-
-static void evaluate_one(void *arg, cw_case_t *c)
-{
-    eval_ctx_t *e = arg;
-    int64_t n = cw_alerts_evaluate_case(e->p->alerts, e->p->rules, e->p->book, c,
-                                        e->p->workdays, area_prioritised, e->p, e->now, e->cause);
-    if (n < e->next)
-        e->next = n;
-}
-
-/* Evaluate the case(s) under one deadline key and schedule the key's next look. */
 static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause)
 {
-    if (now <= 0)
-        return; /* event clock before the first event: no time yet */
-    eval_ctx_t e = {p, now, cause, INT64_MAX};
-    cw_casebook_foreach_hash(p->book, key, evaluate_one, &e);
-    if (e.next == INT64_MAX)
-        cw_deadlines_cancel(p->deadlines, key);
-    else
-        cw_deadlines_schedule(p->deadlines, key, e.next > now ? e.next : now + 1000);
+    cw_watch_t w = watch_of(p);
+    cw_watch_evaluate(&w, key, now, cause);
 }
 
-static void evaluate_all_one(void *arg, cw_case_t *c)
+static void evaluate_all(cw_pipeline_t *p)
 {
-    cw_pipeline_t *p = arg;
-    evaluate_key(p, c->hash, clock_now(p), NULL);
+    cw_watch_t w = watch_of(p);
+    cw_watch_evaluate_all(&w, clock_now(p));
 }
 
 /* Due deadlines: a rule crossed by time passing, with no event needed. */
 static size_t tick(cw_pipeline_t *p, int64_t now)
 {
-    uint64_t key;
-    int64_t due;
-    size_t n = 0;
-    while (n < 100000 && now > 0 && cw_deadlines_pop_due(p->deadlines, now, &key, &due)) {
-        evaluate_key(p, key, now, NULL);
-        n++;
-    }
-    return n;
+    cw_watch_t w = watch_of(p);
+    return cw_watch_tick(&w, now, 100000);
 }
 
 static void log_transitions(cw_pipeline_t *p)
@@ -1525,7 +1496,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         if (c) {
             evaluate_key(p, c->hash, clock_now(p), &cause);
         } else { /* an area's prioritisation changed: its cases' rules may have too */
-            cw_casebook_foreach(p->book, evaluate_all_one, p);
+            evaluate_all(p);
         }
     }
     if (p->cfg->event_clock)

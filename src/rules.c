@@ -114,7 +114,7 @@ cw_rules_t *cw_rules_defaults(void)
                                  .lead_days = defaults[i].lead_days};
         rule_version(&r->rule[i]);
     }
-    r->repeat_ms = 4 * 3600 * 1000LL;
+    r->repeat_ms = 24 * 3600 * 1000LL; /* a daily reminder of an unacknowledged critical alert */
     return r;
 }
 

@@ -1,0 +1,39 @@
+/*
+ * watch.h — the watching core shared by casewatchd and casewatch-dryrun: evaluate a case's
+ * alerts when an event changes it, and fire deadlines as the clock passes them. Pure: the
+ * caller owns the clock (wall time, or the event-time watermark) and every object here.
+ */
+#ifndef CASEWATCH_WATCH_H
+#define CASEWATCH_WATCH_H
+
+#include "casewatch/alerts.h"
+#include "casewatch/deadlines.h"
+
+/** Everything evaluation needs; all borrowed. */
+typedef struct cw_watch {
+    cw_casebook_t *book;
+    const cw_rules_t *rules;
+    cw_alerts_t *alerts;
+    cw_deadlines_t *deadlines;
+    const cw_workdays_t *wd;
+} cw_watch_t;
+
+/** @brief Whether an area is prioritised, from the casebook's area table (arg = casebook). */
+bool cw_watch_area_prioritised(void *book, uint32_t area);
+
+/** @brief Evaluate the case(s) under a deadline key (a case hash) at now; reschedule it. */
+void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause);
+
+/** @brief Evaluate every case (after a load, or when an area's prioritisation changed). */
+void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now);
+
+/** @brief Fire every deadline due at or before now (at most max); returns how many. */
+size_t cw_watch_tick(const cw_watch_t *w, int64_t now, size_t max);
+
+/**
+ * @brief The event clock: time is the highest occurred_at applied, less the allowed lateness,
+ * so an event up to that late is still applied before the deadlines it could meet fire.
+ */
+int64_t cw_watch_event_clock(int64_t watermark, int64_t lateness_ms);
+
+#endif
