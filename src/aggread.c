@@ -62,6 +62,8 @@ struct cw_aggread {
     cw_fig_live_t *bl;
     cw_fig_report_t *br;
     int64_t *bw;
+    const char **cl_names;
+    int64_t *cl_cases;
 };
 
 static int name_id(cw_aggread_t *r, const char *s)
@@ -119,7 +121,31 @@ void cw_aggread_destroy(cw_aggread_t *r)
     free(r->bl);
     free(r->br);
     free(r->bw);
+    free(r->cl_names);
+    free(r->cl_cases);
     free(r);
+}
+
+size_t cw_aggread_caseloads(cw_aggread_t *r, const char *const **names, const int64_t **cases)
+{
+    free(r->cl_names);
+    free(r->cl_cases);
+    int64_t *sum = cw_calloc((size_t)r->nnames + 1, sizeof(int64_t));
+    for (size_t i = 0; i < r->nw; i++)
+        sum[r->w[i].worker] += r->w[i].cases;
+    r->cl_names = cw_calloc((size_t)r->nnames + 1, sizeof(char *));
+    r->cl_cases = cw_calloc((size_t)r->nnames + 1, sizeof(int64_t));
+    size_t n = 0;
+    for (int i = 0; i < r->nnames; i++) {
+        if (sum[i] <= 0)
+            continue;
+        r->cl_names[n] = r->names[i];
+        r->cl_cases[n++] = sum[i];
+    }
+    free(sum);
+    *names = r->cl_names;
+    *cases = r->cl_cases;
+    return n;
 }
 
 #define APPEND(arr, n, val)                                                                        \

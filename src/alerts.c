@@ -568,7 +568,9 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
             o.armed_ms = x->armed_ms;
         else if (!o.armed_ms)
             o.armed_ms = now;
-        if (o.due_ms < o.armed_ms)
+        if (o.due_ms < 0) /* a duration: the condition must hold this long */
+            o.due_ms = o.armed_ms - o.due_ms;
+        else if (o.due_ms < o.armed_ms)
             o.due_ms = o.armed_ms;
         next = min64(next, apply_obligation(a, r, &o, key, &proto, false, now, NULL));
     }
@@ -612,4 +614,11 @@ void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, 
              *x->worker && !*x->case_id ? " worker=" : "", *x->case_id ? "" : x->worker,
              *x->area ? x->area : "-", x->silenced ? " (silenced)" : "");
     (void)what;
+}
+
+void cw_alerts_foreach(const cw_alerts_t *a, void (*fn)(void *arg, const cw_alert_t *x), void *arg)
+{
+    for (size_t i = 0; i < a->cap; i++)
+        if (a->slots[i])
+            fn(arg, a->slots[i]);
 }

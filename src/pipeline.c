@@ -17,6 +17,7 @@
  * memory is discarded and reloaded from PostgreSQL, the durable truth.
  */
 #include "casewatch/pipeline.h"
+#include "casewatch/aggread.h"
 #include "casewatch/alerts.h"
 #include "casewatch/casebook.h"
 #include "casewatch/deadlines.h"
@@ -1464,6 +1465,126 @@ static void add_alert_marks_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     cw_store_job_add(job, SQL_ALERT_SENT, 1, (char *[]){cw_pgarray_finish(&ids)}, NULL);
 }
 
+/* ---- rules over areas and workers: need every partition, so one daemon (the owner of
+ * partition 0 of the first input topic) evaluates them from the aggregates ---------------- */
+
+static bool is_leader(const cw_pipeline_t *p)
+{
+    return p->state == P_RUNNING && slot_find(p, p->cfg->event_topics[0], 0) >= 0;
+}
+
+typedef struct stale_ctx {
+    const char *const *names;
+    size_t n;
+    char **stale;
+    size_t nstale;
+} stale_ctx_t;
+
+static void find_stale_workers(void *arg, const cw_alert_t *x)
+{
+    stale_ctx_t *sc = arg;
+    if (x->rule != CW_RULE_WORKER_CASELOAD || !*x->worker)
+        return;
+    for (size_t i = 0; i < sc->n; i++)
+        if (!strcmp(sc->names[i], x->worker))
+            return;
+    sc->stale = cw_realloc(sc->stale, sizeof(char *) * (sc->nstale + 1));
+    sc->stale[sc->nstale++] = cw_strdup(x->worker);
+}
+
+static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
+{
+    cw_pipeline_t *p = arg;
+    if (!is_leader(p) || p->inflight)
+        return;
+    int64_t now = clock_now(p);
+    if (now <= 0)
+        return;
+    const cw_rules_t *R = p->rules;
+    size_t na;
+    const char *const *areas = cw_aggread_area_names(r, &na);
+    char **names = cw_calloc(na + 1, sizeof(char *)); /* the reader reuses its buffers */
+    for (size_t i = 0; i < na; i++)
+        names[i] = cw_strdup(areas[i]);
+    size_t nprio;
+    const char *const *prio = cw_aggread_prioritised(r, &nprio);
+    char **prio_names = cw_calloc(nprio + 1, sizeof(char *));
+    for (size_t i = 0; i < nprio; i++)
+        prio_names[i] = cw_strdup(prio[i]);
+    for (size_t i = 0; i < na; i++) {
+        cw_fig_input_t in;
+        cw_aggread_input(r, names[i], &in);
+        cw_figure_t *f;
+        size_t nf;
+        cw_figures_compute(&in, day, p->workdays, &f, &nf);
+        const cw_figure_t *duty = cw_figures_find(f, nf, "alloc_duty_pct", "all");
+        const cw_figure_t *growth = cw_figures_find(f, nf, "new_cases_yoy_pct", "all");
+        uint32_t aid = cw_casebook_intern(p->book, names[i]);
+        bool prioritised = false;
+        for (size_t k = 0; k < nprio; k++)
+            prioritised |= !strcmp(prio_names[k], names[i]);
+        cw_obligation_t o[3];
+        size_t n = 0;
+        bool duty_over = false, growth_over = false;
+        const cw_rule_t *rd = &R->rule[CW_RULE_AREA_DUTY_SHARE];
+        const cw_rule_t *rg = &R->rule[CW_RULE_AREA_DEMAND_GROWTH];
+        const cw_rule_t *rc = &R->rule[CW_RULE_AREA_CAN_DEACTIVATE];
+        if (duty && !duty->is_null)
+            duty_over = duty->value * 10 > (double)cw_rules_threshold(rd, aid) + 1e-9;
+        if (growth && !growth->is_null)
+            growth_over = growth->value * 10 > (double)cw_rules_threshold(rg, aid) + 1e-9;
+        if (rd->enabled && duty_over)
+            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DUTY_SHARE, .value = duty->value};
+        if (rg->enabled && growth_over)
+            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DEMAND_GROWTH,
+                                       .value = growth->value};
+        if (rc->enabled && prioritised && !duty_over && !growth_over)
+            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_CAN_DEACTIVATE,
+                                       .due_ms = -cw_rules_threshold(rc, aid) * 7 *
+                                                 CW_MS_PER_DAY};
+        for (size_t k = 0; k < n; k++)
+            o[k].subject[0] = '\0';
+        char scope[200];
+        snprintf(scope, sizeof(scope), "area:%s", names[i]);
+        cw_alerts_evaluate_scope(p->alerts, R, scope, names[i], NULL, o, n, now);
+        free(f);
+    }
+    /* workers over their caseload threshold, and those whose alert can now resolve */
+    const char *const *wn;
+    const int64_t *wc;
+    size_t nw = cw_aggread_caseloads(r, &wn, &wc);
+    const cw_rule_t *rw = &R->rule[CW_RULE_WORKER_CASELOAD];
+    const char **over = cw_calloc(nw + 1, sizeof(char *));
+    size_t nover = 0;
+    for (size_t i = 0; i < nw && rw->enabled; i++) {
+        if (wc[i] <= rw->threshold)
+            continue;
+        over[nover++] = wn[i];
+        cw_obligation_t o = {.rule = CW_RULE_WORKER_CASELOAD, .value = (double)wc[i]};
+        char scope[200];
+        snprintf(scope, sizeof(scope), "worker:%s", wn[i]);
+        cw_alerts_evaluate_scope(p->alerts, R, scope, "", wn[i], &o, 1, now);
+    }
+    stale_ctx_t sc = {over, nover, NULL, 0};
+    cw_alerts_foreach(p->alerts, find_stale_workers, &sc);
+    for (size_t i = 0; i < sc.nstale; i++) {
+        char scope[200];
+        snprintf(scope, sizeof(scope), "worker:%s", sc.stale[i]);
+        cw_alerts_evaluate_scope(p->alerts, R, scope, "", sc.stale[i], NULL, 0, now);
+        free(sc.stale[i]);
+    }
+    free(sc.stale);
+    free(over);
+    for (size_t i = 0; i < na; i++)
+        free(names[i]);
+    free(names);
+    for (size_t i = 0; i < nprio; i++)
+        free(prio_names[i]);
+    free(prio_names);
+    if (alerts_waiting(p))
+        maybe_flush(p);
+}
+
 static void reset_alerts(cw_pipeline_t *p)
 {
     cw_alerts_clear(p->alerts);
@@ -1922,6 +2043,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     gethostname(host, sizeof(host) - 1);
     p->snapshots = cw_snapshots_new(base, p->store, p->publisher, p->workdays,
                                     cfg->metrics_topic, host, cfg->metrics_interval_ms);
+    cw_snapshots_set_hook(p->snapshots, on_aggregates, p);
     return p;
 fail:
     cw_pipeline_destroy(p);

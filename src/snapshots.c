@@ -25,7 +25,15 @@ struct cw_snapshots {
     cw_aggread_t *reading; /* non-NULL while a snapshot job runs */
     bool *alive;           /* cleared on destroy so a late job callback does nothing */
     uint64_t published;
+    cw_snapshots_hook_fn hook;
+    void *hook_arg;
 };
+
+void cw_snapshots_set_hook(cw_snapshots_t *s, cw_snapshots_hook_fn fn, void *arg)
+{
+    s->hook = fn;
+    s->hook_arg = arg;
+}
 
 typedef struct job_ctx {
     cw_snapshots_t *s;
@@ -131,6 +139,8 @@ static void job_done(void *arg, cw_err_t err, const char *sqlstate, const char *
             free(copy[i]);
         free(copy);
         cw_log_debug("snapshots: published %zu snapshot(s)", na + 1);
+        if (s->hook)
+            s->hook(s->hook_arg, jc->r, D);
     }
     cw_aggread_destroy(jc->r);
     free(jc);

@@ -40,4 +40,8 @@ const char *const *cw_aggread_prioritised(const cw_aggread_t *r, size_t *n);
  */
 void cw_aggread_input(cw_aggread_t *r, const char *area, cw_fig_input_t *out);
 
+/** @brief National open worker-allocated cases per worker: names and counts, n entries
+ * (borrowed; valid until the next call or destroy). Workers with none are skipped. */
+size_t cw_aggread_caseloads(cw_aggread_t *r, const char *const **names, const int64_t **cases);
+
 #endif

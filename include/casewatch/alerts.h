@@ -83,8 +83,9 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
 /**
  * @brief Evaluate the obligations of a non-case scope ("area:A" or "worker:W"): condition
  * rules. Each obligation present means its condition holds (armed_ms 0 = since now, or since
- * the existing alert was armed); active alerts of the scope without one are resolved as
- * condition cleared. @returns the next time the scope needs evaluating.
+ * the existing alert was armed; due_ms < 0 = the condition must hold -due_ms ms, else due at
+ * once); active alerts of the scope without one are resolved as condition cleared.
+ * @returns the next time the scope needs evaluating.
  */
 int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char *scope,
                                  const char *area, const char *worker,
@@ -100,6 +101,10 @@ void cw_alerts_clear(cw_alerts_t *a);
 bool cw_alerts_acknowledge(cw_alerts_t *a, const char *dedup_key, bool ack);
 /** @brief Replace the silences (copied). */
 void cw_alerts_set_silences(cw_alerts_t *a, const cw_silence_t *s, size_t n);
+
+/** @brief Call fn for every active alert (fn must not change the engine). */
+void cw_alerts_foreach(const cw_alerts_t *a, void (*fn)(void *arg, const cw_alert_t *x),
+                       void *arg);
 
 /** @brief Active alert by key (borrowed) or NULL. */
 cw_alert_t *cw_alerts_find(const cw_alerts_t *a, const char *dedup_key);
