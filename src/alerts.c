@@ -28,7 +28,13 @@ struct cw_alerts {
     size_t ntr, captr;
     cw_silence_t *sil;
     size_t nsil;
+    int64_t silence_clock; /* wall time for silences (0: the evaluation clock) */
 };
+
+void cw_alerts_set_silence_clock(cw_alerts_t *a, int64_t wall_ms)
+{
+    a->silence_clock = wall_ms;
+}
 
 const char *cw_alert_state_name(int s)
 {
@@ -370,7 +376,7 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
                        bool notify, bool repeat, int64_t now)
 {
     if (notify) {
-        x->silenced = silenced(a, r, x, now);
+        x->silenced = silenced(a, r, x, a->silence_clock ? a->silence_clock : now);
         if (!x->silenced) {
             x->notified_ms = now;
             x->notify_count++;

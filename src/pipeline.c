@@ -924,8 +924,12 @@ static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *ke
     dl_ref_t *ref = cw_calloc(1, sizeof(*ref));
     ref->kind = REF_ALERT;
     ref->alert_id = cw_strdup(alert_id);
-    if (cw_publisher_send(p->publisher, p->cfg->alerts_topic, key, strlen(key), payload, len,
-                          NULL, ref) != CW_OK) {
+    /* the id as a header too: consumers de-duplicate re-sends without decoding */
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "casewatch.alert_id", -1, alert_id, -1);
+    if (cw_publisher_send(p->publisher, p->cfg->alerts_topic, key, strlen(key), payload, len, h,
+                          ref) != CW_OK) {
+        rd_kafka_headers_destroy(h);
         cw_log_warn("pipeline: alert %s not queued for publishing; re-sent at the next start",
                     alert_id);
         free(ref->alert_id);
@@ -1196,6 +1200,7 @@ static int64_t clock_now(const cw_pipeline_t *p)
 
 static cw_watch_t watch_of(cw_pipeline_t *p)
 {
+    cw_alerts_set_silence_clock(p->alerts, cw_now_ms());
     return (cw_watch_t){p->book, p->rules, p->alerts, p->deadlines, p->workdays};
 }
 

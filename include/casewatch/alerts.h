@@ -99,6 +99,12 @@ void cw_alerts_clear(cw_alerts_t *a);
 
 /** @brief Mark acknowledged (from the store / API); false if no such active alert. */
 bool cw_alerts_acknowledge(cw_alerts_t *a, const char *dedup_key, bool ack);
+/**
+ * @brief Silences are operators muting notifications *now*: they are matched against wall
+ * time, which the caller sets here before evaluating (0 = use the evaluation clock, as a
+ * replay with no silences does).
+ */
+void cw_alerts_set_silence_clock(cw_alerts_t *a, int64_t wall_ms);
 /** @brief Replace the silences (copied). */
 void cw_alerts_set_silences(cw_alerts_t *a, const cw_silence_t *s, size_t n);
 
