@@ -44,11 +44,11 @@
 #include <string.h>
 #include <time.h>
 
-#define GEN_FLUSH_MS 120000     /* how long to wait for the last delivery reports */
-#define GEN_REORDER_WINDOW 256  /* a reordered event waits at most this many messages */
-#define GEN_DUP_WINDOW 50       /* a duplicate follows its original within this many */
-#define GEN_LATE_MIN_DAYS 1     /* late events arrive 1..14 simulated days after occurred_at */
-#define GEN_LATE_MAX_DAYS 14
+#define GEN_FLUSH_MS         120000 /* how long to wait for the last delivery reports */
+#define GEN_REORDER_WINDOW   256    /* a reordered event waits at most this many messages */
+#define GEN_DUP_WINDOW       50     /* a duplicate follows its original within this many */
+#define GEN_LATE_MIN_DAYS    1      /* late events arrive 1..14 simulated days after occurred_at */
+#define GEN_LATE_MAX_DAYS    14
 #define GEN_MAX_ERRORS_SHOWN 5
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -131,9 +131,26 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 static int parse_opts(int argc, char **argv, gen_opts_t *o)
 {
     enum {
-        O_SEED = 256, O_DAYS, O_WARMUP, O_SCALE, O_END, O_SPEED, O_ASAP, O_KAFKA, O_TOPIC,
-        O_HTOPIC, O_OUT, O_DUP, O_REORDER, O_LATE, O_BAD, O_BAD_FILE, O_TRUTH, O_SCEN,
-        O_HOLIDAYS, O_PROGRESS
+        O_SEED = 256,
+        O_DAYS,
+        O_WARMUP,
+        O_SCALE,
+        O_END,
+        O_SPEED,
+        O_ASAP,
+        O_KAFKA,
+        O_TOPIC,
+        O_HTOPIC,
+        O_OUT,
+        O_DUP,
+        O_REORDER,
+        O_LATE,
+        O_BAD,
+        O_BAD_FILE,
+        O_TRUTH,
+        O_SCEN,
+        O_HOLIDAYS,
+        O_PROGRESS
     };
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, O_SEED},
@@ -338,9 +355,12 @@ static rd_kafka_t *producer_new(const gen_opts_t *o, sink_t *s, bool *bad_conf)
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *defaults[][2] = {
-        {"bootstrap.servers", o->kafka},  {"acks", "all"},
-        {"enable.idempotence", "true"},   {"linger.ms", "20"},
-        {"message.timeout.ms", "120000"}, {"client.id", "casewatch-gen"},
+        {"bootstrap.servers", o->kafka},
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "20"},
+        {"message.timeout.ms", "120000"},
+        {"client.id", "casewatch-gen"},
         {"queue.buffering.max.messages", "500000"},
     };
     for (size_t i = 0; i < CW_ARRAY_LEN(defaults); i++) {
@@ -380,10 +400,10 @@ static rd_kafka_t *producer_new(const gen_opts_t *o, sink_t *s, bool *bad_conf)
 static int kafka_send(sink_t *s, const char *topic, const char *key, const void *val, size_t len)
 {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)val, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             s->kafka_sent++;
             return 0;
@@ -423,9 +443,9 @@ typedef struct msg {
     uint8_t *data;
     size_t len;
     char key[136];
-    bool hearing;       /* goes to the hearing topic */
+    bool hearing; /* goes to the hearing topic */
     int64_t occurred_at;
-    uint64_t due;       /* late: release when stream time >= due (ms); dup/reorder: count */
+    uint64_t due; /* late: release when stream time >= due (ms); dup/reorder: count */
 } msg_t;
 
 typedef struct msgq {
@@ -519,8 +539,8 @@ static void consume_stop_signal(run_t *r)
 static void deliver(run_t *r, const msg_t *m, bool garbage)
 {
     sink_t *s = &r->sink;
-    if (s->rk && kafka_send(s, m->hearing ? r->o->hearing_topic : r->o->topic, m->key, m->data,
-                            m->len) != 0)
+    if (s->rk &&
+        kafka_send(s, m->hearing ? r->o->hearing_topic : r->o->topic, m->key, m->data, m->len) != 0)
         r->output_error = true;
     if (s->file && (!garbage || r->o->bad_in_file) && file_write(s, m->data, m->len) != 0)
         r->output_error = true;
@@ -618,7 +638,7 @@ static void fault_stage(run_t *r, msg_t *m, bool area_event)
     for (size_t i = 0; i < f->reorder_q.n; i++) {
         if (strcmp(f->reorder_q.v[i].key, m->key) == 0) {
             msg_t held = msgq_take(&f->reorder_q, i);
-            send_msg(r, m); /* the later event first ... */
+            send_msg(r, m);     /* the later event first ... */
             send_msg(r, &held); /* ... then the earlier one */
             f->n_reorder++;
             free(held.data);
@@ -627,8 +647,10 @@ static void fault_stage(run_t *r, msg_t *m, bool area_event)
     }
     if (!area_event && f->late > 0 && fu01(f) < f->late) {
         msg_t h = msg_copy(m);
-        int64_t days = GEN_LATE_MIN_DAYS + (int64_t)(frand(f) % (GEN_LATE_MAX_DAYS - GEN_LATE_MIN_DAYS + 1));
-        h.due = (uint64_t)(m->occurred_at + days * CW_MS_PER_DAY + (int64_t)(frand(f) % CW_MS_PER_DAY));
+        int64_t days =
+            GEN_LATE_MIN_DAYS + (int64_t)(frand(f) % (GEN_LATE_MAX_DAYS - GEN_LATE_MIN_DAYS + 1));
+        h.due =
+            (uint64_t)(m->occurred_at + days * CW_MS_PER_DAY + (int64_t)(frand(f) % CW_MS_PER_DAY));
         msgq_push(&f->late_q, h);
         return;
     }
@@ -683,10 +705,9 @@ static void progress(run_t *r, int64_t occurred_at, bool final)
     double secs = (double)(now - r->prog_start) / 1000.0;
     double span = (double)(t->window_end - t->sim_start + 1);
     double done = (double)(cw_day_from_ms(occurred_at) - t->sim_start) / span;
-    fprintf(stderr,
-            "casewatch-gen: %s  %" PRIu64 " events  %.0f/s  %.1f MB  %.0f%%%s\n", day,
-            r->emitted, secs > 0 ? (double)r->emitted / secs : 0.0,
-            (double)r->sink.bytes / 1e6, done > 1 ? 100.0 : done * 100.0,
+    fprintf(stderr, "casewatch-gen: %s  %" PRIu64 " events  %.0f/s  %.1f MB  %.0f%%%s\n", day,
+            r->emitted, secs > 0 ? (double)r->emitted / secs : 0.0, (double)r->sink.bytes / 1e6,
+            done > 1 ? 100.0 : done * 100.0,
             occurred_at >= cw_day_to_ms(t->window_start) ? "  (window)" : "  (warm-up)");
     r->prog_last = now;
 }
@@ -778,8 +799,13 @@ static void json_num(FILE *f, double v, int decimals)
 }
 
 static const char *const type_names[7] = {
-    "all",  "public_law_s31_care", "public_law_s31_supervision", "public_law_other",
-    "private_law_wtfh", "private_law_wafh", "rule_16_4",
+    "all",
+    "public_law_s31_care",
+    "public_law_s31_supervision",
+    "public_law_other",
+    "private_law_wtfh",
+    "private_law_wafh",
+    "rule_16_4",
 };
 
 static int write_truth(const char *path, const gen_opts_t *o, const cw_gen_truth_t *t,
@@ -805,8 +831,8 @@ static int write_truth(const char *path, const gen_opts_t *o, const cw_gen_truth
     json_day(f, t->window_end);
     fprintf(f, ", \"days\": %d, \"working_days\": %d},\n", o->cfg.days, t->window_workdays);
 
-    fprintf(f, "  \"events\": {\"emitted\": %" PRIu64 ", \"in_window\": %" PRIu64
-               ", \"by_kind\": {",
+    fprintf(f,
+            "  \"events\": {\"emitted\": %" PRIu64 ", \"in_window\": %" PRIu64 ", \"by_kind\": {",
             t->events, t->events_in_window);
     bool first = true;
     for (int k = CW_EVENT_KIND_FIRST; k <= CW_EVENT_KIND_LAST && k < CW_GEN_KIND_SLOTS; k++) {
@@ -855,8 +881,9 @@ static int write_truth(const char *path, const gen_opts_t *o, const cw_gen_truth
     }
     fprintf(f, "    \"new_cases_per_working_day\": ");
     json_num(f, t->new_cases_per_workday, 2);
-    fprintf(f, ",\n    \"closed_duration_weeks\": {\"s31_care_and_supervision\": {\"n\": %" PRIu64
-               ", \"mean\": ",
+    fprintf(f,
+            ",\n    \"closed_duration_weeks\": {\"s31_care_and_supervision\": {\"n\": %" PRIu64
+            ", \"mean\": ",
             t->closed_s31);
     json_num(f, t->closed_s31_mean_weeks, 2);
     fprintf(f, "}");
@@ -937,8 +964,8 @@ static int write_truth(const char *path, const gen_opts_t *o, const cw_gen_truth
     for (int k = 0; k < CW_GEN_SC__COUNT; k++) {
         fprintf(f, "%s\n    ", k ? "," : "");
         json_str(f, cw_gen_scenario_name(k));
-        fprintf(f, ": {\"injected\": %" PRIu64 ", \"arising_in_window\": %" PRIu64
-                   ", \"examples\": [",
+        fprintf(f,
+                ": {\"injected\": %" PRIu64 ", \"arising_in_window\": %" PRIu64 ", \"examples\": [",
                 t->sc_injected[k], t->sc_arising[k]);
         uint64_t nex = t->sc_injected[k] < 3 ? t->sc_injected[k] : 3;
         if (k == CW_GEN_SC_CASELOAD_OVER)
@@ -1100,9 +1127,8 @@ int main(int argc, char **argv)
                 "casewatch-gen: %" PRIu64 " events (%" PRIu64 " in the window), %" PRIu64
                 " cases, %.1f MB, %.1f s; faults: %" PRIu64 " duplicates, %" PRIu64
                 " reorders, %" PRIu64 " late, %" PRIu64 " bad\n",
-                t->events, t->events_in_window, t->cases_emitted,
-                (double)r->sink.bytes / 1e6, secs, r->f.n_dup, r->f.n_reorder, r->f.n_late,
-                r->f.n_bad);
+                t->events, t->events_in_window, t->cases_emitted, (double)r->sink.bytes / 1e6, secs,
+                r->f.n_dup, r->f.n_reorder, r->f.n_late, r->f.n_bad);
     }
 
     if (r->sink.rk)

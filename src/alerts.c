@@ -48,8 +48,13 @@ const char *cw_alert_state_name(int s)
 
 const char *cw_resolution_name(int r)
 {
-    static const char *const n[] = {"",          "met",                "met_late", "case_closed",
-                                    "condition_cleared", "no_longer_applies"};
+    static const char *const n[] = {"",
+                                    "met",
+                                    "met_late",
+                                    "case_closed",
+                                    "condition_cleared",
+                                    "no_longer_applies",
+                                    "rule_removed"};
     return r >= 0 && r < (int)CW_ARRAY_LEN(n) ? n[r] : "";
 }
 
@@ -377,10 +382,9 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
 {
     if (notify) {
         x->silenced = silenced(a, r, x, a->silence_clock ? a->silence_clock : now);
-        if (!x->silenced) {
-            x->notified_ms = now;
-            x->notify_count++;
-        }
+        /* a silenced notification still counts as one: the repeat timer restarts from it */
+        x->notified_ms = now;
+        x->notify_count++;
     }
     if (a->ntr == a->captr) {
         a->captr = a->captr ? a->captr * 2 : 64;
@@ -395,9 +399,11 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
     /* the same alert's same transition always gets the same id: rule, subject, the due time
      * that defines this occurrence, the state it reached, and the repeat number */
     char idsrc[512];
-    snprintf(idsrc, sizeof(idsrc), "%s|%lld|%s|%s|%u", x->dedup_key, (long long)x->due_ms,
-             cw_alert_state_name(x->state), cw_resolution_name(x->resolution),
-             repeat ? x->notify_count : 0);
+    /* pending_ms is when this occurrence began: a case reopened after its alert resolved
+     * starts a new occurrence with new ids */
+    snprintf(idsrc, sizeof(idsrc), "%s|%lld|%lld|%s|%s|%u", x->dedup_key,
+             (long long)x->pending_ms, (long long)x->due_ms, cw_alert_state_name(x->state),
+             cw_resolution_name(x->resolution), repeat ? x->notify_count : 0);
     snprintf(t->alert_id, sizeof(t->alert_id), "a%016llx",
              (unsigned long long)cw_casebook_hash(idsrc));
 }
@@ -475,14 +481,15 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         x->armed_ms = o->armed_ms;
         x->due_ms = o->due_ms;
         x->value = o->value;
-        x->threshold = (double)rule->threshold;
+        x->threshold = o->threshold;
         x->state = CW_ALERT_PENDING;
-        x->pending_ms = now < o->due_ms ? now : o->due_ms;
+        x->pending_ms = now; /* when this occurrence began (it may fire at once) */
         set_cause(x, cause);
         insert(a, x);
         transition(a, r, x, 0, false, false, now);
     }
     x->due_ms = o->due_ms;
+    x->value = o->value;
     if (now >= o->due_ms) {
         if (x->state == CW_ALERT_PENDING) {
             x->state = CW_ALERT_FIRING;
@@ -545,8 +552,11 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
             continue;
         }
         int n_before = e->n;
-        resolve(a, r, x, closed ? CW_RES_CASE_CLOSED : CW_RES_NO_LONGER_APPLIES, now, now,
-                cause);
+        resolve(a, r, x,
+                closed                       ? CW_RES_CASE_CLOSED
+                : !r->rule[x->rule].enabled ? CW_RES_RULE_REMOVED
+                                             : CW_RES_NO_LONGER_APPLIES,
+                now, now, cause);
         e = scope_get(a, c->case_id, false);
         if (!e || e->n == n_before)
             break; /* the entry went away with its last alert */

@@ -691,8 +691,15 @@ static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1
 {
     bool to_worker = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER;
     bool to_team = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM;
+    bool to_duty = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_DUTY;
     if (to_worker || to_team)
         set_min(&c->first_alloc_ms, t);
+    /* a return to duty after allocation, and the allocation that ends it */
+    if (to_duty && c->first_alloc_ms && t > c->first_alloc_ms)
+        set_max(&c->reduty_ms, t);
+    if ((to_worker || to_team) && c->reduty_ms && t > c->reduty_ms &&
+        (!c->reduty_met_ms || c->reduty_met_ms < c->reduty_ms || t < c->reduty_met_ms))
+        c->reduty_met_ms = t;
     if (!newer(t, h, c->alloc_stamp))
         return;
     c->alloc_stamp = (cw_stamp_t){t, h};
@@ -958,6 +965,8 @@ uint8_t *cw_casebook_pack(const cw_casebook_t *cb, const cw_case_t *c, size_t *l
     st.pathfinder = c->pathfinder;
     st.anomalies = c->anomalies;
     st.risk16a_ms = c->risk16a_ms;
+    st.reduty_ms = c->reduty_ms;
+    st.reduty_met_ms = c->reduty_met_ms;
 
     Casewatch__V1__ChildState *ch = cw_calloc(c->nchildren + 1u, sizeof(*ch));
     Casewatch__V1__ChildState **chp = cw_calloc(c->nchildren + 1u, sizeof(*chp));
@@ -1098,6 +1107,8 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
     c->pathfinder = st->pathfinder;
     c->anomalies = st->anomalies;
     c->risk16a_ms = st->risk16a_ms;
+    c->reduty_ms = st->reduty_ms;
+    c->reduty_met_ms = st->reduty_met_ms;
     if (st->n_children) {
         c->children = cw_calloc(st->n_children, sizeof(cw_child_t));
         for (size_t i = 0; i < st->n_children; i++) {

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define K(x) CASEWATCH__V1__EVENT__PAYLOAD_##x
+#define K(x)  CASEWATCH__V1__EVENT__PAYLOAD_##x
 #define CT(x) CASEWATCH__V1__CASE_TYPE__CASE_TYPE_##x
 #define AT(x) CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_##x
 #define HK(x) CASEWATCH__V1__HEARING_KIND__HEARING_KIND_##x
@@ -42,27 +42,27 @@
 #define CO(x) CASEWATCH__V1__CLOSE_OUTCOME__CLOSE_OUTCOME_##x
 #define AR(x) CASEWATCH__V1__ADJOURN_REASON__ADJOURN_REASON_##x
 
-#define MS_MIN 60000LL
+#define MS_MIN  60000LL
 #define MS_HOUR 3600000LL
-#define MS_DAY 86400000LL
-#define NEVER INT64_MAX
+#define MS_DAY  86400000LL
+#define NEVER   INT64_MAX
 
 /* ---- model parameters (the calibration) ------------------------------------------------ */
 
-#define NEW_CASES_PER_WD 221.0 /* "c221 new children's cases every working day" */
-#define PREHISTORY_DAYS 3653   /* arrivals drawn before sim_start to seed the open stock */
-#define MAX_DURATION_DAYS 3600 /* durations are capped below the pre-history */
-#define TARGET_OPEN 30096.0    /* open children's cases, end of January 2024 */
-#define TARGET_CASELOAD 19.3   /* "reducing average caseloads (19.3)" */
-#define WORKER_SHARE 0.915     /* of open cases: allocated to a worker (92% less team-level) */
+#define NEW_CASES_PER_WD  221.0   /* "c221 new children's cases every working day" */
+#define PREHISTORY_DAYS   3653    /* arrivals drawn before sim_start to seed the open stock */
+#define MAX_DURATION_DAYS 3600    /* durations are capped below the pre-history */
+#define TARGET_OPEN       30096.0 /* open children's cases, end of January 2024 */
+#define TARGET_CASELOAD   19.3    /* "reducing average caseloads (19.3)" */
+#define WORKER_SHARE      0.915   /* of open cases: allocated to a worker (92% less team-level) */
 
 enum path {
-    P_CARE, /* s31 care: 43 weeks mean, 31% within 26 weeks */
-    P_SUP,  /* s31 supervision: same clock and distribution */
-    P_OPL,  /* other public law: short (23 weeks mean) */
-    P_WTFH, /* private law closing at work to first hearing: 12 weeks */
-    P_WAFH, /* WTFH -> WAFH at the first hearing (s7 ordered): 59 weeks from the start */
-    P_R164, /* WTFH -> WAFH -> rule 16.4 after the s7 report: 104 weeks from the start */
+    P_CARE,  /* s31 care: 43 weeks mean, 31% within 26 weeks */
+    P_SUP,   /* s31 supervision: same clock and distribution */
+    P_OPL,   /* other public law: short (23 weeks mean) */
+    P_WTFH,  /* private law closing at work to first hearing: 12 weeks */
+    P_WAFH,  /* WTFH -> WAFH at the first hearing (s7 ordered): 59 weeks from the start */
+    P_R164,  /* WTFH -> WAFH -> rule 16.4 after the s7 report: 104 weeks from the start */
     P_R164D, /* opened as rule 16.4 (transferred in with a guardian): 104 weeks */
     P__COUNT
 };
@@ -82,47 +82,47 @@ static const int path_open_type[P__COUNT] = {
 /* Children per case: 1 + Poisson(extra) at opening, plus a child added later in 4% of
  * cases: public 1.84, private 1.49 (long-running WAFH / 16.4 families a little larger):
  * 1.6 overall for new cases, 1.62 in the open stock. */
-#define CHILD_EXTRA_PUBLIC 0.80
+#define CHILD_EXTRA_PUBLIC        0.80
 #define CHILD_EXTRA_PRIVATE_SHORT 0.44 /* private law closing at WTFH */
-#define CHILD_EXTRA_PRIVATE_LONG 0.52  /* WAFH and rule 16.4 paths */
-#define P_CHILD_ADDED 0.04
+#define CHILD_EXTRA_PRIVATE_LONG  0.52 /* WAFH and rule 16.4 paths */
+#define P_CHILD_ADDED             0.04
 
 /* Allocation: 92 / 2.5 / 3.5 / 2 % of open cases (allocated / duty / PAH / allocation hub). */
-#define DUTY_WAIT_MEAN_WD 5.2  /* private law, not prioritised: lognormal, working days */
-#define DUTY_WAIT_SIGMA 0.6
-#define HUB_WAIT_MEAN_WD 26.0  /* allocation hub (prioritised areas, private law) */
-#define HUB_WAIT_SIGMA 0.6
-#define P_TEAM_FIRST 0.12      /* allocated to a team for 1-3 working days before a worker */
-#define P_PAH 0.36             /* ends in a post-assessment hub awaiting the final hearing */
-#define P_REALLOCATION 0.08
+#define DUTY_WAIT_MEAN_WD 5.2 /* private law, not prioritised: lognormal, working days */
+#define DUTY_WAIT_SIGMA   0.6
+#define HUB_WAIT_MEAN_WD  26.0 /* allocation hub (prioritised areas, private law) */
+#define HUB_WAIT_SIGMA    0.6
+#define P_TEAM_FIRST      0.12 /* allocated to a team for 1-3 working days before a worker */
+#define P_PAH             0.36 /* ends in a post-assessment hub awaiting the final hearing */
+#define P_REALLOCATION    0.08
 #define P_WELFARE_PRIVATE 0.12 /* screening finds welfare or safety at risk */
 
 /* Seeing children: 98% seen, 92.3% in person, of children of open allocated cases. */
-#define SEEN_MEAN_WD 1.6
-#define P_NEVER_SEEN 0.004
-#define P_FIRST_IN_PERSON 0.90
+#define SEEN_MEAN_WD        1.6
+#define P_NEVER_SEEN        0.004
+#define P_FIRST_IN_PERSON   0.90
 #define P_UPGRADE_IN_PERSON 0.5
 
 /* s7 reports: filed to timescale 98.3%, 36.3% with an extension agreed. */
 #define P_S7_EXTENSION 0.366
-#define P_S7_ON_TIME 0.988
+#define P_S7_ON_TIME   0.988
 
 /* Safeguarding and oversight. */
-#define P_CONCERN_PRIVATE 0.45
-#define P_CONCERN_PUBLIC 0.30
-#define P_16A_ON_TIME 0.94
-#define P_16A_LATE 0.04 /* the rest: never recorded */
-#define P_DA_ON_TIME 0.96
-#define P_LETTER_ON_TIME 0.95
-#define P_LETTER_LATE 0.03
+#define P_CONCERN_PRIVATE   0.45
+#define P_CONCERN_PUBLIC    0.30
+#define P_16A_ON_TIME       0.94
+#define P_16A_LATE          0.04 /* the rest: never recorded */
+#define P_DA_ON_TIME        0.96
+#define P_LETTER_ON_TIME    0.95
+#define P_LETTER_LATE       0.03
 #define P_OVERSIGHT_ON_TIME 0.95
-#define P_OVERSIGHT_LATE 0.03
-#define P_PLANNING_28D 0.82
-#define P_PLANNING_LATE 0.13
-#define P_S32_FIRST 0.85 /* s31 cases reaching 26 weeks with an s32 extension */
-#define P_S32_MORE 0.75
-#define P_ADJOURN 0.08
-#define P_REOPEN 0.01
+#define P_OVERSIGHT_LATE    0.03
+#define P_PLANNING_28D      0.82
+#define P_PLANNING_LATE     0.13
+#define P_S32_FIRST         0.85 /* s31 cases reaching 26 weeks with an s32 extension */
+#define P_S32_MORE          0.75
+#define P_ADJOURN           0.08
+#define P_REOPEN            0.01
 
 /* ---- small PRNG: splitmix64 to seed, xoshiro256** to draw ------------------------------ */
 
@@ -252,16 +252,16 @@ static int poisson(rng_t *r, double lambda)
 typedef struct area_def {
     const char *code;
     int osa;
-    double weight; /* relative demand */
+    double weight;                        /* relative demand */
     int act_before_end, deact_before_end; /* prioritisation, days before end_day; 0 = none */
     int pathfinder; /* 1: pathfinder throughout; 2: from 240 days before end_day */
 } area_def_t;
 
 static const char *const osa_codes[] = {
-    "osa-london-west",  "osa-london-central", "osa-london-east", "osa-essex",
-    "osa-east-anglia",  "osa-greater-manchester", "osa-north-west", "osa-yorkshire",
-    "osa-north-east",   "osa-east-midlands",  "osa-west-midlands", "osa-south-east",
-    "osa-thames-valley", "osa-south-west",    "osa-wales",
+    "osa-london-west",   "osa-london-central",     "osa-london-east",   "osa-essex",
+    "osa-east-anglia",   "osa-greater-manchester", "osa-north-west",    "osa-yorkshire",
+    "osa-north-east",    "osa-east-midlands",      "osa-west-midlands", "osa-south-east",
+    "osa-thames-valley", "osa-south-west",         "osa-wales",
 };
 #define N_OSA ((int)CW_ARRAY_LEN(osa_codes))
 
@@ -321,11 +321,10 @@ const char *cw_gen_area_code(int i)
 }
 
 static const char *const scenario_names[CW_GEN_SC__COUNT] = {
-    "care_past_26w",        "open_52w",          "open_100w",
-    "s7_past_due",          "r164_no_planning",  "r164_no_final_6m",
-    "duty_past_limit",      "child_not_seen",    "not_seen_in_person",
-    "concern_no_16a",       "da_not_assessed",   "no_safeguarding_letter",
-    "no_oversight",         "caseload_over",     "welfare_unallocated",
+    "care_past_26w",      "open_52w",         "open_100w",           "s7_past_due",
+    "r164_no_planning",   "r164_no_final_6m", "duty_past_limit",     "child_not_seen",
+    "not_seen_in_person", "concern_no_16a",   "da_not_assessed",     "no_safeguarding_letter",
+    "no_oversight",       "caseload_over",    "welfare_unallocated",
 };
 
 const char *cw_gen_scenario_name(int sc)
@@ -335,9 +334,9 @@ const char *cw_gen_scenario_name(int sc)
 
 /* The scenarios injected on purpose, in rotation; the others arise on their own. */
 static const int injectable[] = {
-    CW_GEN_SC_CARE_PAST_26W,   CW_GEN_SC_S7_PAST_DUE,      CW_GEN_SC_R164_NO_PLANNING,
-    CW_GEN_SC_DUTY_PAST_LIMIT, CW_GEN_SC_CHILD_NOT_SEEN,   CW_GEN_SC_NOT_SEEN_IN_PERSON,
-    CW_GEN_SC_CONCERN_NO_16A,  CW_GEN_SC_DA_NOT_ASSESSED,  CW_GEN_SC_NO_SAFEGUARDING_LETTER,
+    CW_GEN_SC_CARE_PAST_26W,   CW_GEN_SC_S7_PAST_DUE,         CW_GEN_SC_R164_NO_PLANNING,
+    CW_GEN_SC_DUTY_PAST_LIMIT, CW_GEN_SC_CHILD_NOT_SEEN,      CW_GEN_SC_NOT_SEEN_IN_PERSON,
+    CW_GEN_SC_CONCERN_NO_16A,  CW_GEN_SC_DA_NOT_ASSESSED,     CW_GEN_SC_NO_SAFEGUARDING_LETTER,
     CW_GEN_SC_NO_OVERSIGHT,    CW_GEN_SC_WELFARE_UNALLOCATED,
 };
 
@@ -360,16 +359,16 @@ typedef struct gev {
     uint8_t a, b, pad;
 } gev_t;
 
-#define ORD_LAST 0xffff
+#define ORD_LAST  0xffff
 #define ORD_FIRST 0
 
 typedef struct gcase {
-    uint32_t no;      /* "c-<no>"; 0 = the area pseudo-case */
+    uint32_t no; /* "c-<no>"; 0 = the area pseudo-case */
     int16_t area, team;
     uint8_t path, type, n_open_children, n_children;
-    uint8_t alloc;    /* 0 = no allocation yet, else the AllocationTarget */
+    uint8_t alloc; /* 0 = no allocation yet, else the AllocationTarget */
     bool opened, closed, window_case, welfare, pathfinder, stock;
-    int32_t worker;   /* current worker, -1 none */
+    int32_t worker; /* current worker, -1 none */
     cw_day_t start_day;
     int64_t start_ms, closed_at;
     uint64_t seen_mask, in_person_mask;
@@ -421,17 +420,17 @@ struct cw_gen {
 
     /* calendar cache: working days of [cal_lo, cal_hi] */
     cw_day_t cal_lo, cal_hi;
-    uint8_t *working;  /* per day */
-    int32_t *wpos;     /* per day: working days in [cal_lo, day) */
-    cw_day_t *wlist;   /* the working days, ascending */
+    uint8_t *working; /* per day */
+    int32_t *wpos;    /* per day: working days in [cal_lo, day) */
+    cw_day_t *wlist;  /* the working days, ascending */
     int32_t n_wlist;
 
     int64_t sim_start_ms, window_start_ms, end_ms; /* end_ms: end_day + 1 at 00:00 */
 
     /* areas */
-    double area_cum[N_AREAS]; /* cumulative weights, normalised to 1 */
+    double area_cum[N_AREAS];                    /* cumulative weights, normalised to 1 */
     int64_t prio_on[N_AREAS], prio_off[N_AREAS]; /* NEVER when not scheduled */
-    bool prio_active[N_AREAS]; /* emission state */
+    bool prio_active[N_AREAS];                   /* emission state */
     int64_t pathfinder_from[N_AREAS];
     double season_norm;
 
@@ -625,7 +624,7 @@ typedef struct planner {
     uint32_t n, cap;
     uint16_t ord;
     uint16_t n_hear, n_rep, n_conc;
-    int scen;           /* injected scenario, -1 none */
+    int scen; /* injected scenario, -1 none */
     int64_t t_open, t_close, t_worker, last_alloc, t_child_added;
     cw_day_t close_day;
 } planner_t;
@@ -715,8 +714,7 @@ static void plan_worker_work(planner_t *p)
     bool no_ov = p->scen == CW_GEN_SC_NO_OVERSIGHT;
     if (no_ov) {
         if (chance(r, 0.5))
-            add_oversight(p, at_hours(r, wd_add(g, dw, (int)uni(r, 15, 40)), 9, 17),
-                          OV(ROUTINE));
+            add_oversight(p, at_hours(r, wd_add(g, dw, (int)uni(r, 15, 40)), 9, 17), OV(ROUTINE));
     } else if (u < P_OVERSIGHT_ON_TIME) {
         add_oversight(p, at_hours(r, wd_add(g, dw, (int)uni(r, 1, 8)), 9, 17), OV(ROUTINE));
     } else if (u < P_OVERSIGHT_ON_TIME + P_OVERSIGHT_LATE) {
@@ -739,8 +737,8 @@ static void plan_worker_work(planner_t *p)
             base = p->t_child_added;
             bd = day_of(base);
         }
-        int64_t ts = delay <= 0 ? base + uni(r, 60, 360) * MS_MIN
-                                : at_hours(r, wd_add(g, bd, delay), 9, 19);
+        int64_t ts =
+            delay <= 0 ? base + uni(r, 60, 360) * MS_MIN : at_hours(r, wd_add(g, bd, delay), 9, 19);
         bool in_person = chance(r, P_FIRST_IN_PERSON);
         if (p->scen == CW_GEN_SC_NOT_SEEN_IN_PERSON)
             in_person = false;
@@ -793,25 +791,28 @@ static void plan_concern(planner_t *p, int64_t t, int kind, bool no_16a, bool da
     if (no_16a) {
         if (chance(r, 0.5))
             padd(p, at_hours(r, wd_add(g, d, (int)uni(r, CW_GEN_16A_LIMIT_WD + 5, 40)), 9, 17),
-                 K(RISK_ASSESSMENT_RECORDED))->i = id;
+                 K(RISK_ASSESSMENT_RECORDED))
+                ->i = id;
     } else if (u < P_16A_ON_TIME) {
         padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 1, 8)), 9, 17), K(RISK_ASSESSMENT_RECORDED))
             ->i = id;
     } else if (u < P_16A_ON_TIME + P_16A_LATE) {
-        padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 12, 30)), 9, 17),
-             K(RISK_ASSESSMENT_RECORDED))->i = id;
+        padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 12, 30)), 9, 17), K(RISK_ASSESSMENT_RECORDED))
+            ->i = id;
     }
     if (kind == CK(DOMESTIC_ABUSE)) {
         if (da_late) {
             if (da_after != NEVER && chance(r, 0.6))
                 padd(p, at_hours(r, wd_add(g, day_of(da_after), (int)uni(r, 2, 10)), 9, 17),
-                     K(DOMESTIC_ABUSE_ASSESSED))->i = id;
+                     K(DOMESTIC_ABUSE_ASSESSED))
+                    ->i = id;
         } else if (chance(r, P_DA_ON_TIME)) {
-            padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 1, 6)), 9, 17),
-                 K(DOMESTIC_ABUSE_ASSESSED))->i = id;
+            padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 1, 6)), 9, 17), K(DOMESTIC_ABUSE_ASSESSED))
+                ->i = id;
         } else if (chance(r, 0.5)) {
             padd(p, at_hours(r, wd_add(g, d, (int)uni(r, 15, 40)), 9, 17),
-                 K(DOMESTIC_ABUSE_ASSESSED))->i = id;
+                 K(DOMESTIC_ABUSE_ASSESSED))
+                ->i = id;
         }
     }
 }
@@ -822,10 +823,14 @@ static int draw_concern_kind(rng_t *r, bool private_law)
         int kind;
         double w_private, w_public;
     } kinds[] = {
-        {CK(DOMESTIC_ABUSE), 0.55, 0.15},     {CK(PHYSICAL_HARM), 0.08, 0.20},
-        {CK(SEXUAL_HARM), 0.02, 0.06},        {CK(EMOTIONAL_HARM), 0.10, 0.14},
-        {CK(NEGLECT), 0.06, 0.22},            {CK(EXPLOITATION), 0.01, 0.05},
-        {CK(SUBSTANCE_MISUSE), 0.08, 0.10},   {CK(PARENTAL_MENTAL_HEALTH), 0.07, 0.06},
+        {CK(DOMESTIC_ABUSE), 0.55, 0.15},
+        {CK(PHYSICAL_HARM), 0.08, 0.20},
+        {CK(SEXUAL_HARM), 0.02, 0.06},
+        {CK(EMOTIONAL_HARM), 0.10, 0.14},
+        {CK(NEGLECT), 0.06, 0.22},
+        {CK(EXPLOITATION), 0.01, 0.05},
+        {CK(SUBSTANCE_MISUSE), 0.08, 0.10},
+        {CK(PARENTAL_MENTAL_HEALTH), 0.07, 0.06},
         {CK(OTHER), 0.03, 0.02},
     };
     double u = u01(r);
@@ -869,10 +874,14 @@ static int64_t hearing_held(planner_t *p, uint16_t id, int kind, cw_day_t day)
 
 static int draw_adjourn_reason(rng_t *r)
 {
-    static const int reasons[] = {AR(REPORT_NOT_READY),      AR(SAFEGUARDING_INFO_OUTSTANDING),
-                                  AR(PARTY_ABSENT),          AR(JUDICIAL_AVAILABILITY),
-                                  AR(EXPERT_EVIDENCE),       AR(LISTING),
-                                  AR(OTHER),                 AR(UNSPECIFIED)};
+    static const int reasons[] = {AR(REPORT_NOT_READY),
+                                  AR(SAFEGUARDING_INFO_OUTSTANDING),
+                                  AR(PARTY_ABSENT),
+                                  AR(JUDICIAL_AVAILABILITY),
+                                  AR(EXPERT_EVIDENCE),
+                                  AR(LISTING),
+                                  AR(OTHER),
+                                  AR(UNSPECIFIED)};
     return reasons[uni(r, 0, (int64_t)CW_ARRAY_LEN(reasons) - 1)];
 }
 
@@ -929,8 +938,8 @@ static void final_hearing(planner_t *p, int64_t t_list)
  * A report ordered at t_order, due on due_day, with extensions and filing as calibrated.
  * Returns when it is filed (NEVER when after the close); *due_out gets the due day in force.
  */
-static int64_t plan_report(planner_t *p, int rkind, int64_t t_order, cw_day_t due_day,
-                           double p_ext, double p_on, bool late, cw_day_t *due_out)
+static int64_t plan_report(planner_t *p, int rkind, int64_t t_order, cw_day_t due_day, double p_ext,
+                           double p_on, bool late, cw_day_t *due_out)
 {
     cw_gen_t *g = p->g;
     rng_t *r = &p->r;
@@ -1007,8 +1016,8 @@ static void plan_public(planner_t *p)
                     wd_next(g, s + (int)uni(r, 1, 6)), close);
     /* first listing: a case management hearing (no safeguarding letter in public law) */
     cw_day_t fh_day = wd_next(g, s + (int)(c->path == P_OPL ? uni(r, 2, 10) : uni(r, 8, 18)));
-    int64_t t_fh = hearing_run(p, p->t_open + uni(r, 60, 200) * MS_MIN, HK(CASE_MANAGEMENT), fh_day,
-                               close);
+    int64_t t_fh =
+        hearing_run(p, p->t_open + uni(r, 60, 200) * MS_MIN, HK(CASE_MANAGEMENT), fh_day, close);
     if (t_fh == NEVER) {
         /* closed before the first hearing: withdrawn, the hearing vacated */
         return;
@@ -1202,9 +1211,8 @@ static void plan_private(planner_t *p)
         cw_day_t ad = wd_next(g, dra + (int)uni(r, 42, 56));
         plan_report(p, RK(S7_ADDENDUM), t_dra + 15 * MS_MIN, ad, 0.1, 0.97, false, &due);
     }
-    t_last = hearing_chain(p, t_last, close, chance(r, 0.5) ? HK(DISPUTE_RESOLUTION)
-                                                             : HK(CASE_MANAGEMENT),
-                           56, 112);
+    t_last = hearing_chain(p, t_last, close,
+                           chance(r, 0.5) ? HK(DISPUTE_RESOLUTION) : HK(CASE_MANAGEMENT), 56, 112);
     final_hearing(p, t_last + 10 * MS_MIN);
 }
 
@@ -1615,13 +1623,13 @@ static gcase_t *heap_pop(cw_gen_t *g)
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         const heap_ent_t *best = &x;
-        if (l < n && (g->heap[l].at < best->at ||
-                      (g->heap[l].at == best->at && g->heap[l].no < best->no))) {
+        if (l < n &&
+            (g->heap[l].at < best->at || (g->heap[l].at == best->at && g->heap[l].no < best->no))) {
             m = l;
             best = &g->heap[l];
         }
-        if (r < n && (g->heap[r].at < best->at ||
-                      (g->heap[r].at == best->at && g->heap[r].no < best->no))) {
+        if (r < n &&
+            (g->heap[r].at < best->at || (g->heap[r].at == best->at && g->heap[r].no < best->no))) {
             m = r;
             best = &g->heap[r];
         }
@@ -1682,7 +1690,7 @@ static void case_create(cw_gen_t *g, cw_day_t start, int path, int dur, int area
     P.t_close = at_hours(r, close_day, 15, 17.5);
     c->pathfinder = private_law && P.t_open >= g->pathfinder_from[area];
 
-    int extra = poisson(r, !private_law      ? CHILD_EXTRA_PUBLIC
+    int extra = poisson(r, !private_law     ? CHILD_EXTRA_PUBLIC
                            : path == P_WTFH ? CHILD_EXTRA_PRIVATE_SHORT
                                             : CHILD_EXTRA_PRIVATE_LONG);
     c->n_open_children = (uint8_t)(1 + (extra > 11 ? 11 : extra));
@@ -2399,7 +2407,8 @@ cw_gen_t *cw_gen_new(const cw_gen_config_t *cfg, char *errstr, size_t errsz)
     if (!(cfg->scenario_rate >= 0 && cfg->scenario_rate <= 0.2))
         FAIL("scenario rate must be in [0, 0.2], got %g", cfg->scenario_rate);
     cw_day_t S = cfg->end_day - cfg->days - cfg->warmup_days + 1;
-    if (S - PREHISTORY_DAYS < cw_day_from_ymd(1991, 1, 1) || cfg->end_day > cw_day_from_ymd(9000, 1, 1))
+    if (S - PREHISTORY_DAYS < cw_day_from_ymd(1991, 1, 1) ||
+        cfg->end_day > cw_day_from_ymd(9000, 1, 1))
         FAIL("end date out of range: the simulation needs ten years of history after 1990");
 #undef FAIL
 
@@ -2490,8 +2499,7 @@ cw_err_t cw_gen_run(cw_gen_t *g, cw_gen_emit_fn emit, void *arg)
     cw_day_t next_day = t->sim_start;
     cw_err_t rc = CW_OK;
     for (;;) {
-        while (next_day <= t->window_end &&
-               (g->heap_n == 0 || g->heap[0].at >= dms(next_day))) {
+        while (next_day <= t->window_end && (g->heap_n == 0 || g->heap[0].at >= dms(next_day))) {
             if (is_working(g, next_day))
                 arrivals(g, next_day);
             next_day++;

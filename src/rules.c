@@ -255,6 +255,8 @@ cw_rules_t *cw_rules_load(const char *path, cw_casebook_t *cb, char *errstr, siz
 typedef struct obl_buf {
     cw_obligation_t *out;
     size_t n, max;
+    const cw_rules_t *r;
+    uint32_t area;
 } obl_buf_t;
 
 static void add(obl_buf_t *b, int rule, const char *subject, int64_t armed, int64_t due,
@@ -262,6 +264,7 @@ static void add(obl_buf_t *b, int rule, const char *subject, int64_t armed, int6
 {
     if (b->n < b->max) {
         cw_obligation_t *o = &b->out[b->n];
+        o->threshold = (double)cw_rules_threshold(&b->r->rule[rule], b->area);
         o->rule = (uint8_t)rule;
         snprintf(o->subject, sizeof(o->subject), "%s", subject);
         o->armed_ms = armed;
@@ -294,7 +297,7 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
                      const cw_workdays_t *wd, cw_area_prioritised_fn prio, void *arg,
                      cw_obligation_t *out, size_t max)
 {
-    obl_buf_t b = {out, 0, max};
+    obl_buf_t b = {out, 0, max, r, c->area};
     if (!c->opened)
         return 0;
     bool closed = cw_case_closed(c);
@@ -359,9 +362,10 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
         int64_t n = cw_rules_threshold(&r->rule[CW_RULE_DUTY_ALLOCATION], area);
         add(&b, CW_RULE_DUTY_ALLOCATION, "", c->start_ms, workdays_due(wd, c->start_ms, n),
             c->first_alloc_ms, 0);
-        if (c->alloc == CW_ALLOC_DUTY && c->first_alloc_ms && c->alloc_stamp.ms > c->first_alloc_ms)
-            add(&b, CW_RULE_DUTY_ALLOCATION, "returned-to-duty", c->alloc_stamp.ms,
-                workdays_due(wd, c->alloc_stamp.ms, n), 0, 0);
+        if (c->reduty_ms) /* back on duty after being allocated, until allocated again */
+            add(&b, CW_RULE_DUTY_ALLOCATION, "returned-to-duty", c->reduty_ms,
+                workdays_due(wd, c->reduty_ms, n),
+                c->reduty_met_ms > c->reduty_ms ? c->reduty_met_ms : 0, 0);
     }
 
     /* safeguarding */

@@ -39,9 +39,9 @@
 #endif
 
 #define MS_DAY 86400000LL
-#define K(x) CASEWATCH__V1__EVENT__PAYLOAD_##x
-#define CT(x) CASEWATCH__V1__CASE_TYPE__CASE_TYPE_##x
-#define AT(x) CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_##x
+#define K(x)   CASEWATCH__V1__EVENT__PAYLOAD_##x
+#define CT(x)  CASEWATCH__V1__CASE_TYPE__CASE_TYPE_##x
+#define AT(x)  CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_##x
 
 static cw_day_t end_day(void)
 {
@@ -119,10 +119,10 @@ typedef struct tchild {
 typedef struct trep {
     uint64_t h;
     int kind;
-    int64_t ordered_due;       /* report_ordered.due_at */
-    int64_t ext_due, ext_at;   /* the latest extension's new_due_at and its occurred_at */
+    int64_t ordered_due;     /* report_ordered.due_at */
+    int64_t ext_due, ext_at; /* the latest extension's new_due_at and its occurred_at */
     bool extended;
-    int64_t filed;             /* earliest report_filed, 0 = none */
+    int64_t filed; /* earliest report_filed, 0 = none */
 } trep_t;
 
 /* the due date in force: the latest extension's, else the ordered one */
@@ -140,7 +140,7 @@ typedef struct tcase {
     int alloc;                       /* latest allocated target, 0 none */
     int64_t alloc_at;
     uint64_t worker;
-    int64_t last_at;                 /* for the order check */
+    int64_t last_at; /* for the order check */
     tchild_t *kids;
     int n_kids, cap_kids;
     trep_t *reps;
@@ -151,13 +151,13 @@ typedef struct tally {
     imap_t case_ix;
     tcase_t *cases;
     size_t n_cases, cap_cases;
-    imap_t ids;            /* event ids seen (uniqueness) */
+    imap_t ids; /* event ids seen (uniqueness) */
     uint64_t events, kinds[CW_GEN_KIND_SLOTS], kinds_in_window[CW_GEN_KIND_SLOTS];
     uint64_t rejected, out_of_order, duplicate_ids, future, global_back;
     int64_t end_ms, window_start_ms, last_at;
     char first_reject[512];
-    uint64_t hash;         /* of every packed byte and length, in order */
-    bool decode;           /* decode and tally (else only hash) */
+    uint64_t hash; /* of every packed byte and length, in order */
+    bool decode;   /* decode and tally (else only hash) */
     uint8_t *buf;
     size_t cap;
 } tally_t;
@@ -325,11 +325,12 @@ static int tally_emit(void *arg, const cw_gen_event_t *ev)
             snprintf(t->first_reject, sizeof t->first_reject, "%s: %s", ev->pb->event_id, reason);
         return 0;
     }
-    if (e.kind != ev->kind || strcmp(ev->key, cw_event_kind_is_area(e.kind)
-                                                  ? e.pb->prioritisation_activated
-                                                        ? e.pb->prioritisation_activated->court_area
-                                                        : e.pb->prioritisation_deactivated->court_area
-                                                  : e.pb->case_id) != 0)
+    if (e.kind != ev->kind ||
+        strcmp(ev->key, cw_event_kind_is_area(e.kind)
+                            ? e.pb->prioritisation_activated
+                                  ? e.pb->prioritisation_activated->court_area
+                                  : e.pb->prioritisation_deactivated->court_area
+                            : e.pb->case_id) != 0)
         t->rejected++;
     tally_apply(t, e.pb, e.kind);
     cw_event_fini(&e);
@@ -632,7 +633,10 @@ static void check(const char *name, double got, double target, double rel, doubl
     double dev = got - target;
     bool ok = rel > 0 ? fabs(dev) <= rel * fabs(target) : fabs(dev) <= abs_tol;
     printf("    %-38s %10.3f  target %10.3f  (%+6.1f%%)%s\n", name, got, target,
-           target ? 100.0 * dev / target : 0.0, !assert_it ? "" : ok ? "" : "   <-- OUT");
+           target ? 100.0 * dev / target : 0.0,
+           !assert_it ? ""
+           : ok       ? ""
+                      : "   <-- OUT");
     if (assert_it) {
         CU_ASSERT_TRUE(ok);
         n_fail += !ok;
@@ -684,10 +688,10 @@ static void test_calibration(void)
           assert_figures);
     check("allocation hub, % (+-0.5 pt)", 100 * (double)f.alloc[3] / open, 2, 0, 0.5,
           assert_figures);
-    check("s7 filed to timescale, %", f.s7 ? 100.0 * (double)f.s7_on / (double)f.s7 : 0, 98.3,
-          0.05, 0, assert_figures);
-    check("s7 with an extension, %", f.s7 ? 100.0 * (double)f.s7_ext / (double)f.s7 : 0, 36.3,
-          0.05, 0, assert_figures);
+    check("s7 filed to timescale, %", f.s7 ? 100.0 * (double)f.s7_on / (double)f.s7 : 0, 98.3, 0.05,
+          0, assert_figures);
+    check("s7 with an extension, %", f.s7 ? 100.0 * (double)f.s7_ext / (double)f.s7 : 0, 36.3, 0.05,
+          0, assert_figures);
     check("children seen, %", f.kids ? 100.0 * (double)f.seen / (double)f.kids : 0, 98, 0.05, 0,
           assert_figures);
     check("children seen in person, %", f.kids ? 100.0 * (double)f.in_person / (double)f.kids : 0,
@@ -700,16 +704,16 @@ static void test_calibration(void)
           assert_figures);
     check("public law open 100+ weeks, cases", (double)f.open100[0], 300 * s, 0.30, 0,
           assert_figures);
-    check("public law open 100+ weeks, children", (double)f.open100_children[0], 643 * s, 0.30,
-          0, assert_figures);
+    check("public law open 100+ weeks, children", (double)f.open100_children[0], 643 * s, 0.30, 0,
+          assert_figures);
     check("private law open 52+ weeks, cases", (double)f.open52[1], 4610 * s, 0.30, 0,
           assert_figures);
-    check("private law open 52+ weeks, children", (double)f.open52_children[1], 7223 * s, 0.30,
-          0, assert_figures);
+    check("private law open 52+ weeks, children", (double)f.open52_children[1], 7223 * s, 0.30, 0,
+          assert_figures);
     check("private law open 100+ weeks, cases", (double)f.open100[1], 1865 * s, 0.30, 0,
           assert_figures);
-    check("private law open 100+ weeks, children", (double)f.open100_children[1], 2930 * s,
-          0.30, 0, assert_figures);
+    check("private law open 100+ weeks, children", (double)f.open100_children[1], 2930 * s, 0.30, 0,
+          assert_figures);
     printf("    (%" PRIu64 " s31 / %" PRIu64 " WTFH / %" PRIu64 " WAFH / %" PRIu64
            " R16.4 closed in the window; %" PRIu64 " s7 filed; %d workers with cases)\n",
            f.closed_s31, f.closed_wtfh, f.closed_wafh, f.closed_r164, f.s7, f.workers);

@@ -21,6 +21,7 @@ enum {
     CW_RES_CASE_CLOSED = 3,
     CW_RES_CONDITION_CLEARED = 4,
     CW_RES_NO_LONGER_APPLIES = 5,
+    CW_RES_RULE_REMOVED = 6,
 };
 
 /** The event that caused a change (provenance). */

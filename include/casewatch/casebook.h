@@ -85,6 +85,7 @@ typedef struct cw_case {
     int64_t event_count, first_ms, last_ms;
     int64_t da_alleged_ms, da_assessed_ms, planning_ms, oversight_first_ms, oversight_last_ms;
     int64_t risk16a_ms;
+    int64_t reduty_ms, reduty_met_ms; /**< latest return to duty after allocation; re-allocated */
     uint32_t extension_weeks, anomalies;
     cw_child_t *children;
     cw_report_t *reports;

@@ -111,6 +111,7 @@ typedef struct cw_obligation {
     int64_t due_ms;
     int64_t met_ms;       /**< 0 = not met */
     double value;         /**< the measured value for threshold rules (e.g. weeks open) */
+    double threshold;     /**< the threshold in force (the area's override, if any) */
 } cw_obligation_t;
 
 /** Area facts for case rules: is the case's area prioritised. */
