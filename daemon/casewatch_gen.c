@@ -83,6 +83,7 @@ static void usage(FILE *out)
             "  --scale F             volume factor, 0.1 = a tenth (default 1.0)\n"
             "  --end-date YYYY-MM-DD last day of the window (default today, UTC; not later)\n"
             "  --speed X             pace the window: X simulated seconds per wall second\n"
+            "                        (the warm-up history is sent at once first)\n"
             "  --asap                no pacing (default)\n"
             "  --kafka BOOTSTRAP     publish to Kafka (idempotent producer, acks=all)\n"
             "  --topic T             case events topic (default casewatch.case-events)\n"

@@ -620,16 +620,13 @@ void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, 
     struct tm tm;
     gmtime_r(&s, &tm);
     strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-    const char *what = x->state == CW_ALERT_RESOLVED ? cw_resolution_name(x->resolution)
-                       : t->repeat                   ? "still firing"
-                                                     : cw_alert_state_name(x->state);
     snprintf(buf, bufsz, "%s %-8s %-14s %-8s %s case=%s%s%s%s%s area=%s%s", when,
              cw_severity_name(rule->severity), cw_family_name(rule->family),
-             x->state == CW_ALERT_RESOLVED ? "RESOLVED" : "FIRING", rule->name,
+             x->state == CW_ALERT_RESOLVED ? "RESOLVED" : t->repeat ? "REMINDER" : "FIRING",
+             rule->name,
              *x->case_id ? x->case_id : "-", *x->subject ? " subject=" : "", x->subject,
              *x->worker && !*x->case_id ? " worker=" : "", *x->case_id ? "" : x->worker,
              *x->area ? x->area : "-", x->silenced ? " (silenced)" : "");
-    (void)what;
 }
 
 void cw_alerts_foreach(const cw_alerts_t *a, void (*fn)(void *arg, const cw_alert_t *x), void *arg)

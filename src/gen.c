@@ -29,6 +29,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,11 +81,14 @@ static const int path_open_type[P__COUNT] = {
 };
 
 /* Children per case: 1 + Poisson(extra) at opening, plus a child added later in 4% of
- * cases: public 1.84, private 1.49 (long-running WAFH / 16.4 families a little larger):
- * 1.6 overall for new cases, 1.62 in the open stock. */
-#define CHILD_EXTRA_PUBLIC        0.80
-#define CHILD_EXTRA_PRIVATE_SHORT 0.44 /* private law closing at WTFH */
-#define CHILD_EXTRA_PRIVATE_LONG  0.52 /* WAFH and rule 16.4 paths */
+ * cases: public 1.8, private 1.5, about 1.58 for new cases and 1.66 in the open stock.
+ * Larger families run longer: in public law the extra grows with the duration (up to +0.3 for
+ * cases lasting 69+ weeks, so public cases open 52+ weeks have about 2 children, as in the
+ * board pack); in private law WAFH / 16.4 families are a little larger than WTFH ones. */
+#define CHILD_EXTRA_PUBLIC        0.64
+#define CHILD_EXTRA_PUBLIC_LONG   0.30 /* added in full from 182 + 300 days */
+#define CHILD_EXTRA_PRIVATE_SHORT 0.46 /* private law closing at WTFH */
+#define CHILD_EXTRA_PRIVATE_LONG  0.50 /* WAFH and rule 16.4 paths */
 #define P_CHILD_ADDED             0.04
 
 /* Allocation: 92 / 2.5 / 3.5 / 2 % of open cases (allocated / duty / PAH / allocation hub). */
@@ -1690,7 +1694,8 @@ static void case_create(cw_gen_t *g, cw_day_t start, int path, int dur, int area
     P.t_close = at_hours(r, close_day, 15, 17.5);
     c->pathfinder = private_law && P.t_open >= g->pathfinder_from[area];
 
-    int extra = poisson(r, !private_law     ? CHILD_EXTRA_PUBLIC
+    double long_share = dur <= 182 ? 0 : dur >= 482 ? 1 : (dur - 182) / 300.0;
+    int extra = poisson(r, !private_law ? CHILD_EXTRA_PUBLIC + CHILD_EXTRA_PUBLIC_LONG * long_share
                            : path == P_WTFH ? CHILD_EXTRA_PRIVATE_SHORT
                                             : CHILD_EXTRA_PRIVATE_LONG);
     c->n_open_children = (uint8_t)(1 + (extra > 11 ? 11 : extra));

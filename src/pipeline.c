@@ -44,8 +44,11 @@ static const char *const pstate_names[] = {"idle",     "loading",  "running",
 typedef struct part_slot {
     char *topic;
     int32_t partition;
-    int64_t committed; /* next_offset stored in PostgreSQL: the fence's expected value */
-    int64_t consumed;  /* next offset expected from Kafka */
+    int64_t committed;     /* next_offset stored in PostgreSQL: the fence's expected value */
+    int64_t consumed;      /* next offset expected from Kafka */
+    int64_t max_occurred;  /* event clock: newest occurred_at applied from this partition */
+    int64_t applied;       /* next offset after everything applied (events, duplicates,
+                            * dead letters) */
 } part_slot_t;
 
 typedef struct batch_ev {
@@ -168,6 +171,7 @@ static bool alerts_waiting(cw_pipeline_t *p);
 static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *key,
                           const void *payload, size_t len);
 static int64_t clock_now(const cw_pipeline_t *p);
+static void advance_event_clock(cw_pipeline_t *p);
 static void try_load(cw_pipeline_t *p);
 static void check_revoke_done(cw_pipeline_t *p);
 static void check_stop(cw_pipeline_t *p);
@@ -314,7 +318,8 @@ static void load_offsets_result(void *arg, const PGresult *res)
         int s = slot_find(p, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
         if (s < 0)
             continue;
-        p->slots[s].committed = p->slots[s].consumed = parse_i64(PQgetvalue(res, r, 2));
+        p->slots[s].committed = p->slots[s].consumed = p->slots[s].applied =
+            parse_i64(PQgetvalue(res, r, 2));
     }
 }
 
@@ -1198,6 +1203,35 @@ static int64_t clock_now(const cw_pipeline_t *p)
     return cw_watch_event_clock(p->watermark, p->cfg->allowed_lateness_ms);
 }
 
+/* The event clock is the newest occurred_at that EVERY partition still holding unapplied
+ * messages has reached (the minimum over them): a partition read ahead of the others cannot
+ * make time pass for the cases on the others, and one not read yet holds the clock where it
+ * is. Partitions applied up to their log end do not hold it back; when all are, it is the
+ * newest time seen. It never goes backwards. (The log end is librdkafka's cached high
+ * watermark, from fetch responses: no request is made.) */
+static void advance_event_clock(cw_pipeline_t *p)
+{
+    int64_t lo = INT64_MAX, hi = 0;
+    bool lagging = false;
+    for (int i = 0; i < p->nslots; i++) {
+        const part_slot_t *s = &p->slots[i];
+        int64_t low_off = -1, high_off = -1;
+        rd_kafka_get_watermark_offsets(cw_consumer_handle(p->consumer), s->topic, s->partition,
+                                       &low_off, &high_off);
+        if (s->max_occurred > hi)
+            hi = s->max_occurred;
+        int64_t applied = s->applied > 0 ? s->applied : 0;
+        if (high_off < 0 || applied < high_off) {
+            lagging = true;
+            if (s->max_occurred < lo)
+                lo = s->max_occurred; /* 0 when it has applied nothing yet: hold still */
+        }
+    }
+    int64_t wm = lagging ? lo : hi;
+    if (wm > p->watermark)
+        p->watermark = wm;
+}
+
 static cw_watch_t watch_of(cw_pipeline_t *p)
 {
     cw_alerts_set_silence_clock(p->alerts, cw_now_ms());
@@ -1616,8 +1650,8 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         const part_slot_t *slot = &p->slots[b->evs[i].slot];
         cw_case_t *c = cw_casebook_apply(p->book, &b->evs[i].ev, slot->partition, p->agg,
                                          on_anomaly, b);
-        if (e->occurred_at > p->watermark)
-            p->watermark = e->occurred_at;
+        if (e->occurred_at > p->slots[b->evs[i].slot].max_occurred)
+            p->slots[b->evs[i].slot].max_occurred = e->occurred_at;
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
             evaluate_key(p, c->hash, clock_now(p), &cause);
@@ -1625,8 +1659,15 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
             evaluate_all(p);
         }
     }
-    if (p->cfg->event_clock)
-        tick(p, clock_now(p)); /* the event clock moved: deadlines it passed fire now */
+    /* the batch is applied: its partitions' positions move, and with them the event clock;
+     * deadlines it passed fire now */
+    for (int i = 0; i < b->nslots && i < p->nslots; i++)
+        if (b->part_next[i] >= 0)
+            p->slots[i].applied = b->part_next[i];
+    if (p->cfg->event_clock) {
+        advance_event_clock(p);
+        tick(p, clock_now(p));
+    }
 
     cw_store_job_t *job = cw_store_job_new(commit2_done, p);
     add_cases_stmt(p, job);
@@ -1888,9 +1929,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cw_pipeline_t *p = arg;
     /* the wall clock passes deadlines with no event needed; the event clock moves with the
-     * events (commit1_done ticks it) */
-    if (p->cfg->event_clock || p->state != P_RUNNING || p->inflight)
+     * events, and catches up to the newest once every partition has gone quiet */
+    if (p->state != P_RUNNING || p->inflight)
         return;
+    if (p->cfg->event_clock)
+        advance_event_clock(p);
     tick(p, clock_now(p));
     if (alerts_waiting(p))
         maybe_flush(p);

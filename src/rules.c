@@ -339,20 +339,21 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
                 0);
     }
 
-    /* rule 16.4: planning meeting within 28 days, final hearing within six months */
+    /* rule 16.4: planning meeting within 28 days, final hearing within six months, counted
+     * from when the child was made a party: the start, or the reclassification to 16.4 */
     if (c->case_type == 6) {
+        int64_t from = c->type_stamp.ms ? c->type_stamp.ms : c->start_ms;
         if (ON(CW_RULE_R164_PLANNING))
-            add(&b, CW_RULE_R164_PLANNING, "", c->start_ms,
-                c->start_ms + threshold_ms(&r->rule[CW_RULE_R164_PLANNING], area), c->planning_ms,
-                0);
+            add(&b, CW_RULE_R164_PLANNING, "", from,
+                from + threshold_ms(&r->rule[CW_RULE_R164_PLANNING], area), c->planning_ms, 0);
         if (ON(CW_RULE_R164_FINAL)) {
             int64_t final = 0;
             for (int i = 0; i < c->nhearings; i++)
                 if (c->hearings[i].kind == 6 /* FINAL */ && c->hearings[i].held_ms &&
                     (!final || c->hearings[i].held_ms < final))
                     final = c->hearings[i].held_ms;
-            add(&b, CW_RULE_R164_FINAL, "", c->start_ms,
-                c->start_ms + threshold_ms(&r->rule[CW_RULE_R164_FINAL], area), final, 0);
+            add(&b, CW_RULE_R164_FINAL, "", from,
+                from + threshold_ms(&r->rule[CW_RULE_R164_FINAL], area), final, 0);
         }
     }
 

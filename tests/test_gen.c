@@ -216,7 +216,7 @@ static void tally_apply(tally_t *t, const Casewatch__V1__Event *e, int kind)
     imap_slot(&t->ids, hstr(e->event_id), &found);
     if (found)
         t->duplicate_ids++;
-    if (at >= t->end_ms + MS_DAY)
+    if (at >= t->end_ms) /* nothing after the end of end_day, let alone a day later */
         t->future++;
     if (at < t->last_at)
         t->global_back++;

@@ -11,13 +11,15 @@
  *
  * Calibration (national, scale 1.0), from the board pack "Our operating context: Data (1)/(2)":
  * about 221 new children's cases per working day (30% public law: 68% s31 care, 7% s31
- * supervision, 25% other public law; 70% private law: 79% close at work to first hearing,
- * 16% move to WAFH when a s7 report is ordered at the first hearing, 5% go on to rule 16.4,
- * a tenth of those opened directly as 16.4 transfers), 1.6 children per case, closed-case
- * durations s31 43 / WTFH 12 / WAFH 59 / R16.4 104 weeks (31% of care cases within 26),
- * about 30,096 open cases and 48,721 children in steady state, allocation 92 / 2.5 / 3.5 / 2 %,
- * s7 filed to timescale 98.3% and extended 36.3%, children seen 98% and in person 92.3%,
- * mean caseload 19.3. Everything scales with cfg.scale except the list of court areas.
+ * supervision, 25% other public law; 70% private law: 78.5% close at work to first hearing,
+ * 16.5% move to WAFH when a s7 report is ordered at the first hearing (case_reclassified at
+ * the FHDRA), 4.5% go on from WAFH to rule 16.4 after the s7 report and 0.5% open directly
+ * as 16.4), about 1.6 children per case (1.58 new, 1.66 open), closed-case durations
+ * (closed - start, by type at closing) s31 43 / WTFH 12 / WAFH 59 / R16.4 104 weeks (31% of
+ * s31 cases within 26), about 30,096 open cases and 48,721 children in steady state,
+ * allocation 92 / 2.5 / 3.5 / 2 %, s7 filed to timescale 98.3% and extended 36.3%, children
+ * seen 98% and in person 92.3%, mean caseload 19.3. Everything scales with cfg.scale except
+ * the list of court areas.
  *
  * Time line: [sim_start, window_start) is the warm-up, [window_start, end_day] the window.
  * At sim_start the open-case stock is already in steady state: cases that would have opened
@@ -31,8 +33,6 @@
 #include "casewatch/common.h"
 #include "casewatch/workdays.h"
 #include "casewatch/v1/events.pb-c.h"
-
-#include <stdio.h>
 
 /** The generator. Create with cw_gen_new(), free with cw_gen_destroy(). Not thread-safe. */
 typedef struct cw_gen cw_gen_t;
