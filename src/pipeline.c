@@ -1368,8 +1368,7 @@ static const char SQL_ALERT_HISTORY[] =
     " notified, silenced, repeat, cause_event_id) "
     "SELECT i, k, NULLIF(fr, ''), ts, NULLIF(rs, ''), cw_ms(t), n, si, rp, NULLIF(ce, '') "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],"
-    " $7::bool[], $8::bool[], $9::bool[], $10::text[]) AS u(i, k, fr, ts, rs, t, n, si, rp, ce) "
-    "ON CONFLICT (alert_id, to_state) DO NOTHING";
+    " $7::bool[], $8::bool[], $9::bool[], $10::text[]) AS u(i, k, fr, ts, rs, t, n, si, rp, ce)";
 
 static const char SQL_ALERT_OUTBOX[] =
     "INSERT INTO alert_outbox (alert_id, dedup_key, msg_key, payload, silenced) "
@@ -1402,7 +1401,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cw_pgarray_init(&h[i]);
     for (int i = 0; i < 5; i++)
         cw_pgarray_init(&o[i]);
-    int nout = 0;
+    int nout = 0, nhist = 0;
     b->outs = cw_calloc(n, sizeof(out_alert_t));
     for (size_t i = 0; i < n; i++) {
         const cw_alert_t *x = &t[i].alert;
@@ -1442,6 +1441,9 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             cw_pgarray_add_int(&a[25], x->cause_offset);
             cw_pgarray_add_text(&a[26], x->silenced ? "t" : "f");
         }
+        if (!t[i].notify && x->state == CW_ALERT_PENDING)
+            goto outbox; /* becoming pending is state, not history: the row above holds it */
+        nhist++;
         cw_pgarray_add_text(&h[0], t[i].alert_id);
         cw_pgarray_add_text(&h[1], x->dedup_key);
         cw_pgarray_add_text(&h[2], t[i].from ? cw_alert_state_name(t[i].from) : "");
@@ -1452,6 +1454,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cw_pgarray_add_text(&h[7], x->silenced ? "t" : "f");
         cw_pgarray_add_text(&h[8], t[i].repeat ? "t" : "f");
         cw_pgarray_add_text(&h[9], x->cause_event_id);
+    outbox:
         if (t[i].notify) {
             char scope[200];
             size_t len;
@@ -1477,7 +1480,11 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     cw_store_job_add(job, SQL_ALERTS_UPSERT, 27, v, NULL);
     for (int i = 0; i < 10; i++)
         v[i] = cw_pgarray_finish(&h[i]);
-    cw_store_job_add(job, SQL_ALERT_HISTORY, 10, v, NULL);
+    if (nhist)
+        cw_store_job_add(job, SQL_ALERT_HISTORY, 10, v, NULL);
+    else
+        for (int i = 0; i < 10; i++)
+            free(v[i]);
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgarray_finish(&o[i]);
     if (nout)

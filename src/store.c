@@ -694,9 +694,20 @@ void cw_pgarray_add_bytea(cw_pgarray_t *a, const void *p, size_t n)
 
 void cw_pgarray_add_int(cw_pgarray_t *a, int64_t v)
 {
+    /* by hand: snprintf was a tenth of the daemon's time on the hot path */
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
     arr_sep(a);
     arr_reserve(a, 24);
-    a->len += (size_t)snprintf(a->buf + a->len, a->cap - a->len, "%lld", (long long)v);
+    if (v < 0)
+        a->buf[a->len++] = '-';
+    while (n)
+        a->buf[a->len++] = tmp[--n];
 }
 
 void cw_pgarray_add_null(cw_pgarray_t *a)
