@@ -19,6 +19,7 @@
  *
  * Exit status: 0 all delivered, 1 a delivery or I/O failure, 2 bad usage.
  */
+#include "casewatch/config.h"
 #include "casewatch/common.h"
 #include "casewatch/event.h"
 
@@ -733,34 +734,21 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static rd_kafka_t *producer_new(const produce_opts_t *o, produce_state_t *st, bool *bad_conf)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *defaults[][2] = {
+    rd_kafka_conf_t *conf;
+    const char *const defaults[][2] = {
         {"bootstrap.servers", o->bootstrap}, {"acks", "all"},
         {"enable.idempotence", "true"},      {"linger.ms", "5"},
         {"message.timeout.ms", "60000"},     {"client.id", "casewatch-produce"},
     };
 
-    for (size_t i = 0; i < CW_ARRAY_LEN(defaults); i++) {
-        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-            fprintf(stderr, "casewatch-produce: %s\n", errstr);
-            *bad_conf = true;
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    for (size_t i = 0; i < o->n_props; i++) {
-        char *kv = cw_strdup(o->props[i]);
-        char *eq = strchr(kv, '=');
-        *eq = '\0';
-        rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof errstr);
-        free(kv);
-        if (res != RD_KAFKA_CONF_OK) {
-            fprintf(stderr, "casewatch-produce: -X %s: %s\n", o->props[i], errstr);
-            *bad_conf = true;
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    const char *bad = NULL;
+    conf = cw_kafka_conf_build(defaults, CW_ARRAY_LEN(defaults), o->props, o->n_props, &bad,
+                               errstr, sizeof errstr);
+    if (!conf) {
+        fprintf(stderr, "%s: %s%s: %s\n", "casewatch-produce", strchr(bad, '=') ? "-X " : "",
+                bad, errstr);
+        *bad_conf = true;
+        return NULL;
     }
     rd_kafka_conf_set_opaque(conf, st);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -558,3 +558,36 @@ cw_err_t cw_ini_parse(const char *path, cw_ini_fn fn, void *arg, char *errstr, s
         add_error(&ic.base, rc, "syntax error: expected [section], key = value, or a ; comment");
     return ic.base.nerrors ? CW_ERR_CONFIG : CW_OK;
 }
+
+rd_kafka_conf_t *cw_kafka_conf_build(const char *const (*defaults)[2], size_t ndefaults,
+                                     const char *const *props, size_t nprops, const char **bad,
+                                     char *errstr, size_t errsz)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < ndefaults; i++) {
+        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errsz) !=
+            RD_KAFKA_CONF_OK) {
+            *bad = defaults[i][0];
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < nprops; i++) {
+        char *kv = cw_strdup(props[i]);
+        char *eq = strchr(kv, '=');
+        rd_kafka_conf_res_t res = RD_KAFKA_CONF_INVALID;
+        if (eq) {
+            *eq = '\0';
+            res = rd_kafka_conf_set(conf, kv, eq + 1, errstr, errsz);
+        } else {
+            snprintf(errstr, errsz, "expected PROP=VALUE");
+        }
+        free(kv);
+        if (res != RD_KAFKA_CONF_OK) {
+            *bad = props[i];
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    return conf;
+}

@@ -81,6 +81,16 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
                                       const char *const *defaults, char *errstr, size_t errsz);
 
 /**
+ * @brief A librdkafka conf for the command-line tools: name/value defaults, then "prop=value"
+ * overrides (their -X options), applied in order.
+ * @param bad  on failure, the default name or the -X argument that librdkafka refused
+ * @returns a conf the caller owns, or NULL with errstr (and *bad) set.
+ */
+rd_kafka_conf_t *cw_kafka_conf_build(const char *const (*defaults)[2], size_t ndefaults,
+                                     const char *const *props, size_t nprops, const char **bad,
+                                     char *errstr, size_t errsz);
+
+/**
  * @brief Names of keys whose value differs between two configs and cannot change at runtime.
  * Fills buf with a comma-separated list; empty when a reload can apply everything.
  */
