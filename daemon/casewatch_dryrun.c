@@ -196,9 +196,11 @@ int main(int argc, char **argv)
             watermark = ev.pb->occurred_at;
         int64_t now = cw_watch_event_clock(watermark, lateness);
         cw_cause_t cause = {ev.pb->event_id, "log", 0, (int64_t)applied};
-        if (c)
+        if (c) {
+            cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied);
             cw_watch_evaluate(&w, c->hash, now, &cause);
-        else
+        }
+        if (!c)
             cw_watch_evaluate_all(&w, now);
         cw_watch_tick(&w, now, SIZE_MAX);
         print_transitions(alerts, rules, json, counts);

@@ -35,6 +35,7 @@ TAIL_PID=
 cleanup() {
     trap - EXIT INT TERM
     for pid in $GEN_PID $TAIL_PID; do kill "$pid" 2>/dev/null || true; done
+    pkill -f "tail -n \\+1 -f $STACK/casewatchd.log" 2>/dev/null || true
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
@@ -118,6 +119,7 @@ done
 echo "   all $total messages consumed and stored"
 sleep 3 # one more metric snapshot: the area and worker rules run with it
 kill "$TAIL_PID" 2>/dev/null || true
+pkill -f "tail -n \\+1 -f $STACK/casewatchd.log" 2>/dev/null || true
 TAIL_PID=
 
 echo

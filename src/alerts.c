@@ -534,6 +534,11 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
     bool closed = cw_case_closed(c);
     int64_t next = INT64_MAX;
     char key[256];
+    /* a change the clock makes is caused by the case as its last event left it */
+    cw_cause_t last = {c->last_event_id, cw_casebook_str(cb, c->last_topic), c->partition,
+                       c->last_offset};
+    if (!cause && c->last_event_id)
+        cause = &last;
     for (size_t i = 0; i < n; i++) {
         make_key(key, sizeof(key), r, obl[i].rule, c->case_id, obl[i].subject);
         next = min64(next, apply_obligation(a, r, &obl[i], key, &proto, closed, now, cause));

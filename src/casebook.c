@@ -226,8 +226,20 @@ cw_casebook_t *cw_casebook_new(void)
     return cb;
 }
 
+void cw_casebook_set_last_event(cw_casebook_t *cb, cw_case_t *c, const char *event_id,
+                                const char *topic, int64_t offset)
+{
+    if (!c->last_event_id || strcmp(c->last_event_id, event_id)) {
+        free(c->last_event_id);
+        c->last_event_id = cw_strdup(event_id);
+    }
+    c->last_topic = cw_casebook_intern(cb, topic);
+    c->last_offset = offset;
+}
+
 static void case_free(cw_case_t *c)
 {
+    free(c->last_event_id);
     for (int i = 0; i < c->nchildren; i++)
         free(c->children[i].child_id);
     for (int i = 0; i < c->nreports; i++)
@@ -967,6 +979,9 @@ uint8_t *cw_casebook_pack(const cw_casebook_t *cb, const cw_case_t *c, size_t *l
     st.risk16a_ms = c->risk16a_ms;
     st.reduty_ms = c->reduty_ms;
     st.reduty_met_ms = c->reduty_met_ms;
+    st.last_event_id = c->last_event_id ? c->last_event_id : "";
+    st.last_topic = (char *)cw_casebook_str(cb, c->last_topic);
+    st.last_offset = c->last_offset;
 
     Casewatch__V1__ChildState *ch = cw_calloc(c->nchildren + 1u, sizeof(*ch));
     Casewatch__V1__ChildState **chp = cw_calloc(c->nchildren + 1u, sizeof(*chp));
@@ -1073,6 +1088,7 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
         char *id = c->case_id;
         uint64_t hash = c->hash;
         bool dirty = c->dirty;
+        free(c->last_event_id);
         memset(c, 0, sizeof(*c));
         c->case_id = id;
         c->hash = hash;
@@ -1109,6 +1125,10 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
     c->risk16a_ms = st->risk16a_ms;
     c->reduty_ms = st->reduty_ms;
     c->reduty_met_ms = st->reduty_met_ms;
+    free(c->last_event_id);
+    c->last_event_id = *st->last_event_id ? cw_strdup(st->last_event_id) : NULL;
+    c->last_topic = cw_casebook_intern(cb, st->last_topic);
+    c->last_offset = st->last_offset;
     if (st->n_children) {
         c->children = cw_calloc(st->n_children, sizeof(cw_child_t));
         for (size_t i = 0; i < st->n_children; i++) {

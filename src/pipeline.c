@@ -1661,6 +1661,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
             p->slots[b->evs[i].slot].max_occurred = e->occurred_at;
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
+            cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset);
             evaluate_key(p, c->hash, clock_now(p), &cause);
         } else { /* an area's prioritisation changed: its cases' rules may have too */
             evaluate_all(p);

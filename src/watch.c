@@ -28,8 +28,10 @@ static void evaluate_one(void *arg, cw_case_t *c)
 
 void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause)
 {
-    if (now <= 0)
-        return; /* event clock before the first event: no time yet */
+    if (now <= 0) { /* event clock before time exists: look at it at the first tick */
+        cw_deadlines_schedule(w->deadlines, key, 1);
+        return;
+    }
     eval_ctx_t e = {w, now, cause, INT64_MAX};
     cw_casebook_foreach_hash(w->book, key, evaluate_one, &e);
     if (e.next == INT64_MAX)

@@ -86,6 +86,9 @@ typedef struct cw_case {
     int64_t da_alleged_ms, da_assessed_ms, planning_ms, oversight_first_ms, oversight_last_ms;
     int64_t risk16a_ms;
     int64_t reduty_ms, reduty_met_ms; /**< latest return to duty after allocation; re-allocated */
+    char *last_event_id;  /**< provenance of clock-driven alerts: the last event applied … */
+    uint32_t last_topic;  /**< … its topic (interned), … */
+    int64_t last_offset;  /**< … and offset (its partition is the case's) */
     uint32_t extension_weeks, anomalies;
     cw_child_t *children;
     cw_report_t *reports;
@@ -203,6 +206,11 @@ uint64_t cw_casebook_hash(const char *s);
  */
 cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t partition,
                              cw_aggdelta_t *agg, cw_anomaly_fn anomaly, void *arg);
+
+/** @brief Record where the last event applied to a case came from (the provenance of alerts
+ * the clock raises later); the casebook copies event_id and interns topic. */
+void cw_casebook_set_last_event(cw_casebook_t *cb, cw_case_t *c, const char *event_id,
+                                const char *topic, int64_t offset);
 
 /** @brief Add (sign = +1) or remove (-1) a case's contribution to the aggregates. */
 void cw_casebook_contribute(const cw_casebook_t *cb, const cw_case_t *c, int sign,
