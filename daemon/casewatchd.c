@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 #include <getopt.h>
+#include <systemd/sd-daemon.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ typedef struct cw_daemon {
     struct event_base *base;
     cw_config_t *cfg;
     cw_pipeline_t *pipeline;
-    struct event *ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_deadline;
+    struct event *ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_deadline, *ev_watchdog;
     int stop_signals;
     bool stopped_cleanly;
 } cw_daemon_t;
@@ -60,6 +61,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     cw_log_info("%s: finishing the current batch and leaving the consumer group",
                 strsignal((int)sig));
+    sd_notify(0, "STOPPING=1\nSTATUS=finishing the current batch and leaving the group");
     struct timeval tv = {d->cfg->shutdown_timeout_ms / 1000,
                          (d->cfg->shutdown_timeout_ms % 1000) * 1000};
     evtimer_add(d->ev_deadline, &tv);
@@ -70,8 +72,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     cw_daemon_t *d = arg;
     char err[8192];
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)cw_mono_ms() * 1000);
     cw_config_t *n = cw_config_load(d->cfg->path, err, sizeof(err));
     if (!n) {
+        sd_notify(0, "READY=1\nSTATUS=reload failed: keeping the current configuration");
         cw_log_error("reload: keeping the current configuration; %s is invalid:\n%s",
                      d->cfg->path, err);
         return;
@@ -88,6 +92,22 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     cw_log_json = d->cfg->log_json;
     cw_pipeline_reconfigure(d->pipeline, d->cfg);
     cw_log_info("reload: configuration reloaded from %s", d->cfg->path);
+    sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
+/* systemd's watchdog: the loop is alive if this timer runs. Also tells systemd we are ready
+ * once the pipeline first owns partitions or is waiting for them (the database connected). */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    cw_daemon_t *d = arg;
+    sd_notify(0, "WATCHDOG=1");
+    const cw_pipeline_stats_t *s = cw_pipeline_stats(d->pipeline);
+    char status[256];
+    snprintf(status, sizeof(status),
+             "STATUS=%d partition(s), %zu case(s); %llu events applied, %llu dead letters",
+             s->partitions_owned, s->cases_in_memory, (unsigned long long)s->applied,
+             (unsigned long long)s->dead_letters);
+    sd_notify(0, status);
 }
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -152,6 +172,17 @@ int main(int argc, char **argv)
 
     d.pipeline = cw_pipeline_new(d.base, cfg, err, sizeof(err));
     int rc = 0;
+    uint64_t wd_usec = 0;
+    if (d.pipeline) {
+        /* ready: configuration valid, the loop runs; the database and the group may still be
+         * coming (transient faults are retried for ever, so waiting on them would hang boot) */
+        sd_notify(0, "READY=1\nSTATUS=starting: connecting to PostgreSQL and Kafka");
+        if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+            d.ev_watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog, &d);
+            struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
+            event_add(d.ev_watchdog, &tv);
+        }
+    }
     if (!d.pipeline) {
         cw_log_error("cannot start: %s", err);
         rc = 2;
@@ -171,6 +202,8 @@ int main(int argc, char **argv)
     event_free(d.ev_hup);
     event_free(d.ev_usr1);
     event_free(d.ev_deadline);
+    if (d.ev_watchdog)
+        event_free(d.ev_watchdog);
     event_base_free(d.base);
     cw_config_free(cfg);
     return rc;

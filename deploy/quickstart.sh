@@ -18,7 +18,7 @@ if [ "$(id -u)" = 0 ]; then
     echo "== installing packages"
     apt-get update -qq
     apt-get install -y -qq build-essential cmake pkg-config libevent-dev librdkafka-dev \
-        libprotobuf-c-dev protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev \
+        libprotobuf-c-dev protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev \
         kcat postgresql protobuf-compiler >/dev/null
 fi
 
