@@ -86,6 +86,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         cw_log_warn("reload: these keys cannot change at runtime and keep their value until "
                     "a restart: %s",
                     fixed);
+    if (cw_pipeline_reload_rules(d->pipeline, err, sizeof(err)) != CW_OK) {
+        cw_log_error("reload: keeping the current configuration and rules; the rules are "
+                     "invalid:\n%s",
+                     err);
+        cw_config_free(n);
+        sd_notify(0, "READY=1\nSTATUS=reload failed: keeping the current configuration");
+        return;
+    }
     cw_config_apply_reloadable(d->cfg, n);
     cw_config_free(n);
     cw_log_threshold = d->cfg->log_level;

@@ -2123,6 +2123,21 @@ void cw_pipeline_reconfigure(cw_pipeline_t *p, const cw_config_t *cfg)
     p->cfg = cfg;
 }
 
+cw_err_t cw_pipeline_reload_rules(cw_pipeline_t *p, char *errstr, size_t errsz)
+{
+    cw_rules_t *r = cw_rules_load(p->cfg->path, p->book, errstr, errsz);
+    if (!r)
+        return CW_ERR_CONFIG;
+    cw_rules_free(p->rules);
+    p->rules = r;
+    if (p->state == P_RUNNING) {
+        evaluate_all(p);
+        if (alerts_waiting(p))
+            maybe_flush(p);
+    }
+    return CW_OK;
+}
+
 void cw_pipeline_destroy(cw_pipeline_t *p)
 {
     if (!p)

@@ -307,6 +307,40 @@ static void test_prioritisation_family(void)
                     3);
 }
 
+static void test_reload_rules(void)
+{
+    long long firing_before = cwt_pg_scalar(&pg, "SELECT count(*) FROM alert_history WHERE "
+                                                 "to_state = 'firing' AND NOT repeat");
+    long long open52 = cwt_pg_scalar(&pg, "SELECT count(*) FROM alerts WHERE rule = "
+                                          "'open_52_weeks' AND state = 'firing'");
+    /* a bad rules section is refused: the daemon keeps its rules and runs on */
+    FILE *f = fopen(cfg_path, "a");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("\n[rule.open_52_weeks]\nenabled = perhaps\n", f);
+    fclose(f);
+    kill(daemon_pid, SIGHUP);
+    sleep(2);
+    CU_ASSERT_TRUE(cwt_daemon_alive(daemon_pid));
+    char cmd[1024], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -c 'rules are invalid' %s", log_path);
+    CU_ASSERT_EQUAL(cwt_run(cmd, out, sizeof(out)), 0);
+    /* now a valid change: the rule is disabled */
+    snprintf(cmd, sizeof(cmd), "sed -i 's/^enabled = perhaps$/enabled = false/' %s", cfg_path);
+    CU_ASSERT_EQUAL_FATAL(cwt_run(cmd, NULL, 0), 0);
+    kill(daemon_pid, SIGHUP);
+    if (open52 > 0)
+        CU_ASSERT(wait_scalar("SELECT count(*) FROM alerts WHERE rule = 'open_52_weeks' AND "
+                              "state = 'resolved' AND resolution = 'rule_removed'",
+                              open52, 20000));
+    CU_ASSERT(wait_scalar("SELECT count(*) FROM alerts WHERE rule = 'open_52_weeks' AND state "
+                          "= 'firing'",
+                          0, 20000));
+    /* every other alert stayed as it was: nothing raised again */
+    CU_ASSERT_EQUAL(cwt_pg_scalar(&pg, "SELECT count(*) FROM alert_history WHERE to_state = "
+                                       "'firing' AND NOT repeat"),
+                    firing_before);
+}
+
 static void test_dryrun_replay_is_deterministic(void)
 {
     char cmd[8192], out[128];
@@ -337,6 +371,9 @@ int main(void)
                 test_kill9_between_commit_and_publish);
     CU_add_test(s, "prioritisation rules fire alongside safeguarding and delay",
                 test_prioritisation_family);
+    CU_add_test(s, "SIGHUP reloads rules: a bad file is refused, a disabled rule resolves, "
+                   "nothing is raised again",
+                test_reload_rules);
     CU_add_test(s, "dry-run replay of a generated log is byte-identical twice",
                 test_dryrun_replay_is_deterministic);
     return cwt_cunit_run();

@@ -74,6 +74,14 @@ const cw_pipeline_stats_t *cw_pipeline_stats(cw_pipeline_t *p);
 /** @brief Apply a reloadable config change (batch sizes, log level); cfg borrowed. */
 void cw_pipeline_reconfigure(cw_pipeline_t *p, const cw_config_t *cfg);
 
+/**
+ * @brief Reload the alert rules from cfg's file ([rule.*], [rules]) and re-evaluate every
+ * case under them. Alerts already firing whose rule still holds stay as they are (same
+ * occurrence, same id: nothing is announced again); alerts of a disabled rule resolve as
+ * rule_removed. On an invalid file the old rules stay and errstr says why.
+ */
+CW_WUR cw_err_t cw_pipeline_reload_rules(cw_pipeline_t *p, char *errstr, size_t errsz);
+
 /** @brief Free everything (after stop, or at once on a hard exit path). */
 void cw_pipeline_destroy(cw_pipeline_t *p);
 
