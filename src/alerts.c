@@ -533,25 +533,26 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
     proto.case_type = c->case_type;
     bool closed = cw_case_closed(c);
     int64_t next = INT64_MAX;
-    char key[256];
     /* a change the clock makes is caused by the case as its last event left it */
     cw_cause_t last = {c->last_event_id, cw_casebook_str(cb, c->last_topic), c->partition,
                        c->last_offset};
     if (!cause && c->last_event_id)
         cause = &last;
-    for (size_t i = 0; i < n; i++) {
-        make_key(key, sizeof(key), r, obl[i].rule, c->case_id, obl[i].subject);
-        next = min64(next, apply_obligation(a, r, &obl[i], key, &proto, closed, now, cause));
-    }
+    /* each obligation's key, built once */
+    char kstack[32][256], (*keys)[256] = kstack;
+    if (n > 32)
+        keys = cw_malloc(sizeof(*keys) * n);
+    for (size_t i = 0; i < n; i++)
+        make_key(keys[i], sizeof(keys[i]), r, obl[i].rule, c->case_id, obl[i].subject);
+    for (size_t i = 0; i < n; i++)
+        next = min64(next, apply_obligation(a, r, &obl[i], keys[i], &proto, closed, now, cause));
     /* active alerts of this case whose obligation is gone (reclassified, rule disabled, …) */
     scope_entry_t *e = scope_get(a, c->case_id, false);
     for (int i = 0; e && i < e->n;) {
         cw_alert_t *x = e->v[i];
         bool found = false;
-        for (size_t k = 0; k < n && !found; k++) {
-            make_key(key, sizeof(key), r, obl[k].rule, c->case_id, obl[k].subject);
-            found = !strcmp(key, x->dedup_key);
-        }
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(keys[k], x->dedup_key);
         if (found) {
             i++;
             continue;
@@ -566,6 +567,8 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
         if (!e || e->n == n_before)
             break; /* the entry went away with its last alert */
     }
+    if (keys != kstack)
+        free(keys);
     if (obl != stack)
         free(obl);
     return next;

@@ -1407,13 +1407,34 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cw_pgarray_init(&o[i]);
     int nout = 0, nhist = 0;
     b->outs = cw_calloc(n, sizeof(out_alert_t));
+    /* which transition is the latest of its key (it holds the key's state row): one pass from
+     * the end with a set of keys seen, instead of comparing every pair */
+    bool *latest = cw_calloc(n, sizeof(bool));
+    size_t cap = 64;
+    while (cap < 2 * n)
+        cap *= 2;
+    const char **seen = cw_calloc(cap, sizeof(char *));
+    for (size_t i = n; i-- > 0;) {
+        if (!t[i].alert.firing_ms && !t[i].notify)
+            continue;
+        const char *k = t[i].alert.dedup_key;
+        size_t j = (size_t)cw_casebook_hash(k) & (cap - 1);
+        while (seen[j] && strcmp(seen[j], k))
+            j = (j + 1) & (cap - 1);
+        if (!seen[j]) {
+            seen[j] = k;
+            latest[i] = true;
+        }
+    }
+    free(seen);
     for (size_t i = 0; i < n; i++) {
         const cw_alert_t *x = &t[i].alert;
         const cw_rule_t *rule = &p->rules->rule[x->rule];
-        bool last = true; /* the latest transition of this key in the list holds its state */
-        for (size_t j = i + 1; j < n && last; j++)
-            last = strcmp(t[j].alert.dedup_key, x->dedup_key) != 0;
-        if (last) {
+        /* an alert that never fired (pending, or met on time from pending) is derived from
+         * case state and rebuilt at every load: only what fired needs a durable row */
+        if (!x->firing_ms && !t[i].notify)
+            continue;
+        if (latest[i]) {
             char num[32];
             cw_pgarray_add_text(&a[0], x->dedup_key);
             cw_pgarray_add_text(&a[1], rule->name);
@@ -1445,8 +1466,6 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             cw_pgarray_add_int(&a[25], x->cause_offset);
             cw_pgarray_add_text(&a[26], x->silenced ? "t" : "f");
         }
-        if (!t[i].notify && x->state == CW_ALERT_PENDING)
-            goto outbox; /* becoming pending is state, not history: the row above holds it */
         nhist++;
         cw_pgarray_add_text(&h[0], t[i].alert_id);
         cw_pgarray_add_text(&h[1], x->dedup_key);
@@ -1458,7 +1477,6 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cw_pgarray_add_text(&h[7], x->silenced ? "t" : "f");
         cw_pgarray_add_text(&h[8], t[i].repeat ? "t" : "f");
         cw_pgarray_add_text(&h[9], x->cause_event_id);
-    outbox:
         if (t[i].notify) {
             char scope[200];
             size_t len;
@@ -1478,10 +1496,15 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             }
         }
     }
+    free(latest);
     char *v[27];
     for (int i = 0; i < 27; i++)
         v[i] = cw_pgarray_finish(&a[i]);
-    cw_store_job_add(job, SQL_ALERTS_UPSERT, 27, v, NULL);
+    if (a[0].n)
+        cw_store_job_add(job, SQL_ALERTS_UPSERT, 27, v, NULL);
+    else
+        for (int i = 0; i < 27; i++)
+            free(v[i]);
     for (int i = 0; i < 10; i++)
         v[i] = cw_pgarray_finish(&h[i]);
     if (nhist)
