@@ -79,6 +79,8 @@ typedef struct cw_case {
     uint8_t alloc;     /**< cw_alloc_t */
     uint8_t outcome;
     uint32_t area, osa, team, worker; /**< interned ids (cw_casebook_str), 0 = none */
+    uint32_t last_topic; /**< topic (interned) of the last event applied, see last_event_id;
+                          * here, between 32-bit fields, so the struct has no padding */
     int64_t start_ms;
     cw_stamp_t opened_stamp, type_stamp, alloc_stamp, close_stamp, reopen_stamp;
     int64_t first_alloc_ms;
@@ -86,9 +88,9 @@ typedef struct cw_case {
     int64_t da_alleged_ms, da_assessed_ms, planning_ms, oversight_first_ms, oversight_last_ms;
     int64_t risk16a_ms;
     int64_t reduty_ms, reduty_met_ms; /**< latest return to duty after allocation; re-allocated */
-    char *last_event_id;  /**< provenance of clock-driven alerts: the last event applied … */
-    uint32_t last_topic;  /**< … its topic (interned), … */
-    int64_t last_offset;  /**< … and offset (its partition is the case's) */
+    char *last_event_id;  /**< provenance of clock-driven alerts: the last event applied, its
+                           * topic (last_topic) and … */
+    int64_t last_offset;  /**< … offset (its partition is the case's) */
     uint32_t extension_weeks, anomalies;
     cw_child_t *children;
     cw_report_t *reports;
