@@ -1033,11 +1033,6 @@ static void on_anomaly(void *arg, const cw_event_t *ev, const char *kind, const 
                                            ev->pb->occurred_at};
 }
 
-static char *tsv_text(cw_pgarray_t *a)
-{
-    return cw_pgarray_finish(a);
-}
-
 /* The case rows of every case changed in this batch: one row each, one statement. */
 static void add_cases_stmt(cw_pipeline_t *p, cw_store_job_t *job)
 {
@@ -1076,7 +1071,7 @@ static void add_cases_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     }
     char *v[16];
     for (int i = 0; i < 16; i++)
-        v[i] = tsv_text(&a[i]);
+        v[i] = cw_pgarray_finish(&a[i]);
     cw_store_job_add(job, SQL_CASES_UPSERT, 16, v, NULL);
 }
 
