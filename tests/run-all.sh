@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev kcat postgresql
-      protobuf-compiler valgrind systemd"
+      protobuf-compiler python3-protobuf valgrind systemd"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
