@@ -4,6 +4,7 @@
  * with an audit row each; casewatchd reads acknowledgements and silences back within seconds.
  * A tool: it may block. Every statement is parameterised.
  */
+#include "casewatch/alertops.h"
 #include "casewatch/config.h"
 
 #include <getopt.h>
@@ -59,35 +60,25 @@ static void print_table(PGresult *r)
     free(w);
 }
 
-/* one alert action in one transaction: the change and its audit row */
+/* one alert action: the change and its audit row in one statement */
 static int act(PGconn *db, const char *key, const char *action, const char *by,
-               const char *detail, const char *update_sql, const char *arg)
+               const char *detail, const char *sql)
 {
     if (!by || !*by) {
         fprintf(stderr, "casewatch-alerts: %s needs --by WHO (recorded in the audit trail)\n",
                 action);
         return 2;
     }
-    PQclear(PQexec(db, "BEGIN"));
-    const char *v[2] = {key, arg};
-    PGresult *r = run(db, update_sql, arg ? 2 : 1, v, PGRES_COMMAND_OK);
-    if (!r || !strcmp(PQcmdTuples(r), "0")) {
-        if (r)
-            fprintf(stderr, "casewatch-alerts: no alert with key %s\n", key);
-        PQclear(r);
-        PQclear(PQexec(db, "ROLLBACK"));
+    const char *v[3] = {key, by, detail};
+    PGresult *r = run(db, sql, 3, v, PGRES_TUPLES_OK);
+    if (!r)
+        return 1;
+    int found = PQntuples(r);
+    PQclear(r);
+    if (!found) {
+        fprintf(stderr, "casewatch-alerts: no alert with key %s\n", key);
         return 1;
     }
-    PQclear(r);
-    const char *a[4] = {key, action, by, detail ? detail : ""};
-    r = run(db, "INSERT INTO alert_actions (dedup_key, action, actor, detail) VALUES ($1, $2, $3, $4)",
-            4, a, PGRES_COMMAND_OK);
-    if (!r) {
-        PQclear(PQexec(db, "ROLLBACK"));
-        return 1;
-    }
-    PQclear(r);
-    PQclear(PQexec(db, "COMMIT"));
     printf("%s: %s by %s\n", key, action, by);
     return 0;
 }
@@ -172,19 +163,12 @@ int main(int argc, char **argv)
                 printf("%-16s %s\n", PQfname(r, c), PQgetvalue(r, 0, c));
             PQclear(r);
             printf("\nhistory:\n");
-            r = run(conn,
-                    "SELECT alert_id, coalesce(from_state, '') AS from_state, to_state,"
-                    " coalesce(resolution, '') AS resolution, at, notified, silenced, repeat"
-                    " FROM alert_history WHERE dedup_key = $1 ORDER BY id",
-                    1, v, PGRES_TUPLES_OK);
+            r = run(conn, CW_SQL_ALERT_HISTORY, 1, v, PGRES_TUPLES_OK);
             if (r)
                 print_table(r);
             PQclear(r);
             printf("\nactions:\n");
-            r = run(conn,
-                    "SELECT at, actor, action, detail FROM alert_actions WHERE dedup_key = $1"
-                    " ORDER BY id",
-                    1, v, PGRES_TUPLES_OK);
+            r = run(conn, CW_SQL_ALERT_ACTIONS, 1, v, PGRES_TUPLES_OK);
             if (r) {
                 print_table(r);
                 rc = 0;
@@ -193,48 +177,32 @@ int main(int argc, char **argv)
             fprintf(stderr, "casewatch-alerts: no alert with key %s\n", key);
         }
     } else if (!strcmp(cmd, "ack") && key) {
-        rc = act(conn, key, "acknowledge", by, text,
-                 "UPDATE alerts SET acknowledged = true, acknowledged_by = $2, updated_at = now()"
-                 " WHERE dedup_key = $1",
-                 by);
+        rc = act(conn, key, "acknowledge", by, text, CW_SQL_ALERT_ACK);
     } else if (!strcmp(cmd, "unack") && key) {
-        rc = act(conn, key, "unacknowledge", by, text,
-                 "UPDATE alerts SET acknowledged = false, acknowledged_by = NULL,"
-                 " updated_at = now() WHERE dedup_key = $1",
-                 NULL);
+        rc = act(conn, key, "unacknowledge", by, text, CW_SQL_ALERT_UNACK);
     } else if (!strcmp(cmd, "assign") && key && to) {
-        rc = act(conn, key, "assign", by, to,
-                 "UPDATE alerts SET assignee = $2, updated_at = now() WHERE dedup_key = $1", to);
+        rc = act(conn, key, "assign", by, to, CW_SQL_ALERT_ASSIGN);
     } else if (!strcmp(cmd, "comment") && key && text) {
-        rc = act(conn, key, "comment", by, text,
-                 "UPDATE alerts SET updated_at = now() WHERE dedup_key = $1", NULL);
+        rc = act(conn, key, "comment", by, text, CW_SQL_ALERT_COMMENT);
     } else if (!strcmp(cmd, "silence") && minutes && by) {
         const char *v[7] = {rule, area, case_id, severity, minutes, by, text ? text : ""};
-        r = run(conn,
-                "INSERT INTO silences (rule, court_area, case_id, min_severity, ends_at,"
-                " created_by, comment) VALUES ($1, $2, $3, $4,"
-                " now() + ($5::int * interval '1 minute'), $6, $7) RETURNING id, ends_at",
-                7, v, PGRES_TUPLES_OK);
+        r = run(conn, CW_SQL_SILENCE_CREATE, 7, v, PGRES_TUPLES_OK);
         if (r) {
             printf("silence %s until %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
             rc = 0;
         }
     } else if (!strcmp(cmd, "silences")) {
-        r = run(conn,
-                "SELECT id, rule, court_area, case_id, min_severity, starts_at, ends_at,"
-                " created_by, comment FROM silences WHERE ends_at > now() ORDER BY id",
-                0, NULL, PGRES_TUPLES_OK);
+        r = run(conn, CW_SQL_SILENCES_ACTIVE, 0, NULL, PGRES_TUPLES_OK);
         if (r) {
             print_table(r);
             rc = 0;
         }
     } else if (!strcmp(cmd, "expire") && key && by) {
-        const char *v[1] = {key};
-        r = run(conn, "UPDATE silences SET ends_at = now() WHERE id = $1::bigint AND ends_at > now()",
-                1, v, PGRES_COMMAND_OK);
+        const char *v[2] = {key, by};
+        r = run(conn, CW_SQL_SILENCE_EXPIRE, 2, v, PGRES_TUPLES_OK);
         if (r) {
-            printf("silence %s: %s expired by %s\n", key,
-                   strcmp(PQcmdTuples(r), "0") ? "" : "already", by);
+            printf("silence %s: %s by %s\n", key,
+                   PQntuples(r) ? "expired" : "already over (nothing changed)", by);
             rc = 0;
         }
     } else {

@@ -7,6 +7,7 @@
 #include "casewatch/aggread.h"
 #include "casewatch/config.h"
 #include "casewatch/figures.h"
+#include "casewatch/report.h"
 #include "casewatch/workdays.h"
 
 #include <getopt.h>
@@ -175,36 +176,6 @@ static void print_text(const cw_figure_t *f, size_t n, cw_day_t D, const char *s
     }
 }
 
-static void print_json(const cw_figure_t *f, size_t n, cw_day_t D, const char *scope,
-                       const char *const *prio, size_t nprio)
-{
-    char d[16];
-    cw_day_format(D, d, sizeof(d));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "as_of", json_object_new_string(d));
-    json_object_object_add(root, "scope", json_object_new_string(scope));
-    json_object *pa = json_object_new_array();
-    for (size_t i = 0; i < nprio; i++)
-        json_object_array_add(pa, json_object_new_string(prio[i]));
-    json_object_object_add(root, "areas_prioritised", pa);
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n; i++) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(f[i].name));
-        json_object_object_add(o, "case_type", json_object_new_string(f[i].case_type));
-        if (f[i].is_null)
-            json_object_object_add(o, "value", NULL);
-        else if (f[i].is_int)
-            json_object_object_add(o, "value", json_object_new_int64((int64_t)f[i].value));
-        else
-            json_object_object_add(o, "value", json_object_new_double(f[i].value));
-        json_object_array_add(arr, o);
-    }
-    json_object_object_add(root, "figures", arr);
-    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
-    json_object_put(root);
-}
-
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL, *db = NULL, *as_of = NULL, *area = NULL, *holidays = NULL;
@@ -279,26 +250,16 @@ int main(int argc, char **argv)
     cw_aggread_reports(r, res[3]);
     cw_aggread_areas(r, res[4]);
 
-    size_t nprio = 0;
-    const char *const *prio = cw_aggread_prioritised(r, &nprio);
-    const char *one[1] = {area};
-    if (area) {
-        bool p = false;
-        for (size_t i = 0; i < nprio; i++)
-            p |= !strcmp(prio[i], area);
-        prio = one;
-        nprio = p ? 1 : 0;
+    cw_report_t rep;
+    cw_report_compute(&rep, r, area, D, wd);
+    if (json) {
+        json_object *js = cw_report_json(&rep, D);
+        printf("%s\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
+        json_object_put(js);
+    } else {
+        print_text(rep.figs, rep.nfigs, D, rep.scope, rep.prio, rep.nprio, wd);
     }
-    cw_fig_input_t in;
-    cw_aggread_input(r, area, &in);
-    cw_figure_t *figs;
-    size_t nfigs;
-    cw_figures_compute(&in, D, wd, &figs, &nfigs);
-    if (json)
-        print_json(figs, nfigs, D, area ? area : "national", prio, nprio);
-    else
-        print_text(figs, nfigs, D, area ? area : "national", prio, nprio, wd);
-    free(figs);
+    cw_report_fini(&rep);
     rc = 0;
 out:
     for (int i = 0; i < 5; i++)

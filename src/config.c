@@ -77,6 +77,17 @@ static const key_def_t key_defs[] = {
      "a topic name", false},
     {"topics", "metrics", KT_STRING, OFF(metrics_topic), 0, "casewatch.metrics", 0, 0, false,
      "a topic name", false},
+    {"admin", "listen", KT_STRING, OFF(admin_listen), 0, "127.0.0.1:8089", 0, 0, false,
+     "HOST:PORT (an IPv6 host in brackets) or off", false},
+    {"admin", "token", KT_STRING, OFF(admin_token), 0, NULL, 0, 0, true,
+     "a bearer token (at least 16 characters)", true},
+    {"admin", "token_file", KT_STRING, OFF(admin_token_file), 0, NULL, 0, 0, true,
+     "a file whose first line is the bearer token", true},
+    {"admin", "ready_max_lag", KT_INT, OFF(admin_ready_max_lag), 0, "10000", 0, INT_MAX, true,
+     "messages not yet committed per partition above which /readyz fails (0 = no check)",
+     false},
+    {"admin", "sse_max_clients", KT_INT, OFF(admin_sse_max_clients), 0, "32", 0, 10000, true,
+     "an integer from 0 to 10000", false},
 };
 
 typedef struct parse_ctx {
@@ -296,7 +307,7 @@ check_section:
         !strcmp(section, "kafka.producer"))
         return 1;
     /* Sections later issues add ([admin], [rules], …) are read by their own modules. */
-    if (!strcmp(section, "admin") || !strcmp(section, "rules") || !strncmp(section, "rule.", 5) ||
+    if (!strcmp(section, "rules") || !strncmp(section, "rule.", 5) ||
         !strcmp(section, "metrics") || !strcmp(section, "clock"))
         return 1;
     if (name)
@@ -329,6 +340,93 @@ static void check_kafka(parse_ctx_t *ctx, const cw_config_kvlist_t *l, bool is_c
     }
     rd_kafka_conf_destroy(conf);
     (void)is_consumer;
+}
+
+/* [admin]: the address parses; a token file is read; beyond loopback a token is required */
+static void check_admin(parse_ctx_t *ctx)
+{
+    cw_config_t *cfg = ctx->cfg;
+    int line = key_line(ctx, "listen");
+    char host[256];
+    int port;
+    if (!strcmp(cfg->admin_listen, "off"))
+        return;
+    if (cw_listen_parse(cfg->admin_listen, host, sizeof(host), &port) != CW_OK) {
+        add_error(ctx, line, "[admin] listen: expected HOST:PORT (an IPv6 host in brackets) "
+                             "or off, got \"%s\"", cfg->admin_listen);
+        return;
+    }
+    if (cfg->admin_token_file) {
+        int tline = key_line(ctx, "token_file");
+        FILE *f = fopen(cfg->admin_token_file, "r");
+        char buf[512] = "";
+        if (!f) {
+            add_error(ctx, tline, "[admin] token_file: cannot open %s: %s",
+                      cfg->admin_token_file, strerror(errno));
+            return;
+        }
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (cfg->admin_token) {
+            add_error(ctx, tline, "[admin] token_file: give token or token_file, not both");
+            return;
+        }
+        cfg->admin_token = cw_strdup(buf);
+    }
+    if (cfg->admin_token && strlen(cfg->admin_token) < 16) {
+        add_error(ctx, key_line(ctx, cfg->admin_token_file ? "token_file" : "token"),
+                  "[admin] token: expected at least 16 characters");
+        return;
+    }
+    for (const char *t = cfg->admin_token; t && *t; t++) {
+        if (*t <= ' ' || *t > '~') {
+            add_error(ctx, key_line(ctx, cfg->admin_token_file ? "token_file" : "token"),
+                      "[admin] token: expected printable ASCII without spaces");
+            return;
+        }
+    }
+    if (!cw_host_is_loopback(host) && !cfg->admin_token)
+        add_error(ctx, line,
+                  "[admin] listen: %s is reachable beyond this machine: set [admin] token or "
+                  "token_file (bearer authentication), or listen on 127.0.0.1",
+                  cfg->admin_listen);
+}
+
+cw_err_t cw_listen_parse(const char *s, char *host, size_t hostsz, int *port)
+{
+    const char *colon;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return CW_ERR_CONFIG;
+        s++;
+        hl = (size_t)(end - s);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return CW_ERR_CONFIG;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostsz)
+        return CW_ERR_CONFIG;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
+        return CW_ERR_CONFIG;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return CW_OK;
+}
+
+bool cw_host_is_loopback(const char *host)
+{
+    return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4);
 }
 
 static const char *kv_get(const cw_config_kvlist_t *l, const char *key)
@@ -385,6 +483,7 @@ cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz)
         if (!strcmp(cfg->event_topics[i], cfg->dead_letter_topic))
             add_error(&ctx, 0, "[topics] dead_letter must not be one of the event topics");
     }
+    check_admin(&ctx);
     check_kafka(&ctx, &cfg->kafka, true, "kafka");
     check_kafka(&ctx, &cfg->kafka_consumer, true, "kafka.consumer");
     check_kafka(&ctx, &cfg->kafka_producer, false, "kafka.producer");
@@ -407,6 +506,9 @@ void cw_config_free(cw_config_t *cfg)
     free(cfg->dead_letter_topic);
     free(cfg->alerts_topic);
     free(cfg->metrics_topic);
+    free(cfg->admin_listen);
+    free(cfg->admin_token);
+    free(cfg->admin_token_file);
     kv_free(&cfg->kafka);
     kv_free(&cfg->kafka_consumer);
     kv_free(&cfg->kafka_producer);
@@ -496,6 +598,8 @@ void cw_config_diff_static(const cw_config_t *a, const cw_config_t *b, char *buf
         ADD("[topics] alerts");
     if (!str_eq(a->metrics_topic, b->metrics_topic))
         ADD("[topics] metrics");
+    if (!str_eq(a->admin_listen, b->admin_listen))
+        ADD("[admin] listen");
     if (!kv_eq(&a->kafka, &b->kafka))
         ADD("[kafka]");
     if (!kv_eq(&a->kafka_consumer, &b->kafka_consumer))
@@ -519,7 +623,12 @@ void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src)
         case KT_CLOCK:
         case KT_LOGFORMAT: *(bool *)d = *(const bool *)s; break;
         case KT_LOGLEVEL: *(cw_log_level_t *)d = *(const cw_log_level_t *)s; break;
-        case KT_STRING:
+        case KT_STRING: {
+            char **ds = (char **)d;
+            free(*ds);
+            *ds = *(char *const *)s ? cw_strdup(*(char *const *)s) : NULL;
+            break;
+        }
         case KT_LIST: break; /* none reloadable today */
         }
     }

@@ -78,6 +78,15 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     cw_log_at(lvl, "librdkafka %s: %s", fac, buf);
 }
 
+/* served on the loop thread: the main queue is forwarded to the consumer queue */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    cw_consumer_t *c = opaque;
+    if (c->cbs.on_stats)
+        c->cbs.on_stats(c->cbs.arg, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static void handle_message(cw_consumer_t *c, rd_kafka_message_t *m)
 {
     if (!m->err) {
@@ -153,6 +162,7 @@ cw_consumer_t *cw_consumer_new(struct event_base *base, const cw_config_t *cfg,
         "fetch.max.bytes", "104857600",
         "max.partition.fetch.bytes", "10485760",
         "queued.min.messages", "200000",
+        "statistics.interval.ms", "5000", /* partition log ends for /metrics and /readyz */
         NULL};
     rd_kafka_conf_t *conf = cw_config_kafka_conf(cfg, true, defaults, errstr, errsz);
     if (!conf)
@@ -172,6 +182,7 @@ cw_consumer_t *cw_consumer_new(struct event_base *base, const cw_config_t *cfg,
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
 
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsz);
     if (!c->rk) {

@@ -23,6 +23,7 @@
 #include "casewatch/deadlines.h"
 #include "casewatch/rules.h"
 #include "casewatch/v1/alert.pb-c.h"
+#include "casewatch/v1/state.pb-c.h"
 #include "casewatch/watch.h"
 #include "casewatch/consumer.h"
 #include "casewatch/log.h"
@@ -30,6 +31,8 @@
 #include "casewatch/snapshots.h"
 #include "casewatch/store.h"
 #include "casewatch/workdays.h"
+
+#include "casewatch/pbjson.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -50,6 +53,7 @@ typedef struct part_slot {
     int64_t max_occurred;  /* event clock: newest occurred_at applied from this partition */
     int64_t applied;       /* next offset after everything applied (events, duplicates,
                             * dead letters) */
+    int64_t high;          /* log end from librdkafka statistics; -1 = not known yet */
 } part_slot_t;
 
 typedef struct batch_ev {
@@ -95,6 +99,7 @@ typedef struct out_alert {
     char *key;
     uint8_t *payload;
     size_t len;
+    char *json; /* for the alert hook (admin API's live stream); NULL without one */
 } out_alert_t;
 
 typedef struct batch {
@@ -162,7 +167,13 @@ struct cw_pipeline {
     int64_t last_stats_log;
 
     cw_pipeline_stats_t stats;
+    cw_pipeline_alert_fn on_alert;
+    void *on_alert_arg;
 };
+
+static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000};
+static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,   0.25,   0.5,   1,    2.5,   10};
 
 static void maybe_flush(cw_pipeline_t *p);
 static void resync(cw_pipeline_t *p, const char *why);
@@ -218,6 +229,7 @@ static void batch_free(batch_t *b)
         free(b->outs[i].alert_id);
         free(b->outs[i].key);
         free(b->outs[i].payload);
+        free(b->outs[i].json);
     }
     free(b->outs);
     for (int i = 0; i < b->nanom; i++) {
@@ -570,6 +582,7 @@ static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
         p->slots[i].topic = cw_strdup(parts->elems[i].topic);
         p->slots[i].partition = parts->elems[i].partition;
         p->slots[i].committed = p->slots[i].consumed = RD_KAFKA_OFFSET_BEGINNING;
+        p->slots[i].high = -1;
     }
     p->nslots = parts->cnt;
     p->stats.partitions_owned = parts->cnt;
@@ -979,11 +992,16 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         publish_dead_letter(p, d->topic, d->partition, d->offset, cw_reject_name(d->reason),
                             d->detail, d->key, d->keylen, d->payload, d->len, d->headers);
     }
-    for (int i = 0; i < b->nouts; i++)
+    for (int i = 0; i < b->nouts; i++) {
+        if (p->on_alert && b->outs[i].json)
+            p->on_alert(p->on_alert_arg, b->outs[i].json);
         publish_alert(p, b->outs[i].alert_id, b->outs[i].key, b->outs[i].payload,
                       b->outs[i].len);
+    }
     p->stats.batches++;
     p->stats.last_commit_ms = cw_mono_ms() - p->commit_started;
+    cw_histo_observe(&p->stats.batch_events, (double)(b->nev + b->ndl));
+    cw_histo_observe(&p->stats.commit_seconds, (double)p->stats.last_commit_ms / 1000.0);
     p->stats.cases_in_memory = cw_casebook_count(p->book);
     batch_free(b);
     p->inflight = NULL;
@@ -1486,8 +1504,9 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             if (x->silenced) {
                 free(payload);
             } else {
-                b->outs[b->nouts++] = (out_alert_t){cw_strdup(t[i].alert_id), cw_strdup(key),
-                                                    payload, len};
+                b->outs[b->nouts++] = (out_alert_t){
+                    cw_strdup(t[i].alert_id), cw_strdup(key), payload, len,
+                    p->on_alert ? cw_alerts_transition_json(&t[i], p->rules) : NULL};
             }
         }
     }
@@ -2071,6 +2090,21 @@ static void on_flush_now(evutil_socket_t fd, short what, void *arg)
     maybe_flush(arg);
 }
 
+static void kstats_part(void *arg, const char *topic, int32_t partition, int64_t hi,
+                        int64_t ls)
+{
+    cw_pipeline_t *p = arg;
+    int i = slot_find(p, topic, partition);
+    if (i >= 0 && hi >= 0)
+        p->slots[i].high = hi;
+}
+
+static void on_kafka_stats(void *arg, const char *json, size_t len)
+{
+    if (cw_kstats_partitions(json, len, kstats_part, arg) < 0)
+        cw_log_debug("kafka: statistics not understood; consumer lag not updated");
+}
+
 cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, char *errstr,
                                size_t errsz)
 {
@@ -2085,6 +2119,8 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     p->ev_flush_now = event_new(base, -1, 0, on_flush_now, p);
     p->ev_stop_poll = evtimer_new(base, on_stop_poll, p);
     p->ev_housekeeping = event_new(base, -1, EV_PERSIST, on_housekeeping, p);
+    cw_histo_init(&p->stats.batch_events, batch_bounds, (int)CW_ARRAY_LEN(batch_bounds));
+    cw_histo_init(&p->stats.commit_seconds, commit_bounds, (int)CW_ARRAY_LEN(commit_bounds));
     struct timeval hk = {1, 0};
     event_add(p->ev_housekeeping, &hk);
 
@@ -2095,6 +2131,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
                              .on_revoke = on_revoke,
                              .on_message = on_message,
                              .on_offset_reset = on_offset_reset,
+                             .on_stats = on_kafka_stats,
                              .arg = p};
     p->consumer = cw_consumer_new(base, cfg, &cbs, errstr, errsz);
     if (!p->consumer)
@@ -2158,6 +2195,120 @@ cw_err_t cw_pipeline_reload_rules(cw_pipeline_t *p, char *errstr, size_t errsz)
             maybe_flush(p);
     }
     return CW_OK;
+}
+
+/* ---- for the admin API ------------------------------------------------------------------ */
+
+void cw_pipeline_set_alert_hook(cw_pipeline_t *p, cw_pipeline_alert_fn fn, void *arg)
+{
+    p->on_alert = fn;
+    p->on_alert_arg = arg;
+}
+
+int64_t cw_pipeline_now(const cw_pipeline_t *p)
+{
+    return clock_now(p);
+}
+
+bool cw_pipeline_db_ready(const cw_pipeline_t *p)
+{
+    return cw_store_ready(p->store);
+}
+
+const cw_rules_t *cw_pipeline_rules(const cw_pipeline_t *p)
+{
+    return p->rules;
+}
+
+const cw_alerts_t *cw_pipeline_alerts(const cw_pipeline_t *p)
+{
+    return p->alerts;
+}
+
+int cw_pipeline_partitions(const cw_pipeline_t *p, cw_metrics_part_t *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->nslots && n < max; i++)
+        out[n++] = (cw_metrics_part_t){p->slots[i].topic, p->slots[i].partition,
+                                       p->slots[i].committed < 0 ? 0 : p->slots[i].committed,
+                                       p->slots[i].high};
+    return p->nslots;
+}
+
+int64_t cw_pipeline_outputs(const cw_pipeline_t *p, int64_t *unconfirmed)
+{
+    if (unconfirmed)
+        *unconfirmed = p->alerts_pending + p->dl_pending;
+    return p->publisher ? cw_publisher_inflight(p->publisher) : 0;
+}
+
+void cw_pipeline_acknowledged(cw_pipeline_t *p, const char *dedup_key, bool ack)
+{
+    cw_alerts_acknowledge(p->alerts, dedup_key, ack);
+}
+
+void cw_pipeline_refresh_soon(cw_pipeline_t *p)
+{
+    p->last_refresh = 0;
+}
+
+typedef struct case_alerts_ctx {
+    const char *case_id;
+    json_object *arr;
+    const cw_rules_t *rules;
+} case_alerts_ctx_t;
+
+static void case_alert(void *arg, const cw_alert_t *x)
+{
+    case_alerts_ctx_t *c = arg;
+    if (strcmp(x->case_id, c->case_id))
+        return;
+    json_object_array_add(c->arr, cw_alerts_alert_json(x, c->rules));
+}
+
+json_object *cw_pipeline_case_json(cw_pipeline_t *p, const char *case_id)
+{
+    cw_case_t *c = cw_casebook_find(p->book, case_id);
+    if (!c)
+        return NULL;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "case_id", json_object_new_string(case_id));
+    json_object_object_add(o, "partition", json_object_new_int(c->partition));
+    json_object_object_add(o, "source", json_object_new_string("memory"));
+    size_t len;
+    uint8_t *packed = cw_casebook_pack(p->book, c, &len);
+    Casewatch__V1__CaseState *st = casewatch__v1__case_state__unpack(NULL, len, packed);
+    free(packed);
+    if (st) {
+        json_object_object_add(o, "state", cw_pb_to_json(&st->base));
+        casewatch__v1__case_state__free_unpacked(st, NULL);
+    }
+    /* open deadlines: the obligations of the case's rules not met yet, due or not */
+    cw_obligation_t obl[256];
+    size_t n = cw_rules_case(p->rules, p->book, c, p->workdays, cw_watch_area_prioritised,
+                             p->book, obl, CW_ARRAY_LEN(obl));
+    if (n > CW_ARRAY_LEN(obl))
+        n = CW_ARRAY_LEN(obl);
+    json_object *dl = json_object_new_array();
+    int64_t now = clock_now(p);
+    for (size_t i = 0; i < n; i++) {
+        if (obl[i].met_ms)
+            continue;
+        const cw_rule_t *r = &p->rules->rule[obl[i].rule];
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "rule", json_object_new_string(r->name));
+        json_object_object_add(d, "family", json_object_new_string(cw_family_name(r->family)));
+        json_object_object_add(d, "subject", json_object_new_string(obl[i].subject));
+        json_object_object_add(d, "armed_at", cw_json_time(obl[i].armed_ms));
+        json_object_object_add(d, "due_at", cw_json_time(obl[i].due_ms));
+        json_object_object_add(d, "overdue", json_object_new_boolean(obl[i].due_ms <= now));
+        json_object_array_add(dl, d);
+    }
+    json_object_object_add(o, "deadlines", dl);
+    case_alerts_ctx_t ctx = {case_id, json_object_new_array(), p->rules};
+    cw_alerts_foreach(p->alerts, case_alert, &ctx);
+    json_object_object_add(o, "alerts", ctx.arr);
+    return o;
 }
 
 void cw_pipeline_destroy(cw_pipeline_t *p)

@@ -13,6 +13,8 @@
 
 #include "casewatch/rules.h"
 
+struct json_object;
+
 enum { CW_ALERT_PENDING = 1, CW_ALERT_FIRING = 2, CW_ALERT_RESOLVED = 3 };
 enum {
     CW_RES_NONE = 0,
@@ -126,6 +128,15 @@ void cw_alerts_clear_transitions(cw_alerts_t *a);
 void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, size_t bufsz);
 
 const char *cw_alert_state_name(int s);
+
+/**
+ * @brief An alert notification as a JSON text (the admin API's live stream): ids, rule,
+ * family, severity, state, from, resolution, case/subject/area ids, times, and the one-line
+ * text of cw_alerts_format(). Identifiers only. Caller frees.
+ */
+char *cw_alerts_transition_json(const cw_transition_t *t, const cw_rules_t *r);
+/** @brief An alert's current state as a new JSON object (caller puts it). */
+struct json_object *cw_alerts_alert_json(const cw_alert_t *x, const cw_rules_t *r);
 const char *cw_resolution_name(int r);
 
 #endif

@@ -54,6 +54,13 @@ typedef struct cw_config {
     char *alerts_topic;
     char *metrics_topic;
 
+    /* [admin] */
+    char *admin_listen;        /**< "HOST:PORT" or "off" */
+    char *admin_token;         /**< bearer token (from token or token_file), NULL = none */
+    char *admin_token_file;
+    int admin_ready_max_lag;   /**< /readyz fails above this many uncommitted messages */
+    int admin_sse_max_clients; /**< concurrent /events streams */
+
     /* [kafka], [kafka.consumer], [kafka.producer] — librdkafka properties, passed through */
     cw_config_kvlist_t kafka;
     cw_config_kvlist_t kafka_consumer;
@@ -107,6 +114,15 @@ typedef bool (*cw_ini_fn)(void *arg, int line, const char *section, const char *
  */
 CW_WUR cw_err_t cw_ini_parse(const char *path, cw_ini_fn fn, void *arg, char *errstr,
                              size_t errsz);
+
+/**
+ * @brief Split "HOST:PORT" or "[V6]:PORT".
+ * @returns CW_OK, or CW_ERR_CONFIG when it does not parse (port outside 1-65535).
+ */
+CW_WUR cw_err_t cw_listen_parse(const char *s, char *host, size_t hostsz, int *port);
+
+/** @brief True for localhost, ::1 and 127.0.0.0/8. */
+bool cw_host_is_loopback(const char *host);
 
 /** @brief Copy every key marked reloadable from src into dst (the live config). */
 void cw_config_apply_reloadable(cw_config_t *dst, const cw_config_t *src);

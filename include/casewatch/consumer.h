@@ -33,6 +33,8 @@ typedef struct cw_consumer_cbs {
     /** A partition's position fell outside the log (trimmed, or the broker lost its data). */
     void (*on_offset_reset)(void *arg, const char *topic, int32_t partition, int64_t offset,
                             const char *why);
+    /** librdkafka statistics JSON (statistics.interval.ms; borrowed for the call); may be NULL */
+    void (*on_stats)(void *arg, const char *json, size_t len);
     void *arg;
 } cw_consumer_cbs_t;
 
@@ -69,5 +71,15 @@ void cw_consumer_destroy(cw_consumer_t *c);
 
 /** @brief The librdkafka handle (borrowed), e.g. for watermarks and statistics. */
 rd_kafka_t *cw_consumer_handle(cw_consumer_t *c);
+
+/** Called for each partition found in librdkafka statistics (offsets -1 when absent). */
+typedef void (*cw_kstats_fn)(void *arg, const char *topic, int32_t partition, int64_t hi_offset,
+                             int64_t ls_offset);
+
+/**
+ * @brief Walk the partitions of a librdkafka statistics JSON document (pure).
+ * @returns the number of partitions reported, or -1 if it is not such a document.
+ */
+int cw_kstats_partitions(const char *json, size_t len, cw_kstats_fn fn, void *arg);
 
 #endif

@@ -18,6 +18,11 @@
 #include "casewatch/common.h"
 #include "casewatch/config.h"
 #include "casewatch/event.h"
+#include "casewatch/metrics.h"
+#include "casewatch/rules.h"
+#include "casewatch/alerts.h"
+
+#include <json-c/json.h>
 
 #include <event2/event.h>
 
@@ -45,6 +50,8 @@ typedef struct cw_pipeline_stats {
     uint64_t alert_transitions; /**< alert lifecycle changes committed */
     uint64_t alerts_published;  /**< alert notifications confirmed on the alerts topic */
     int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
+    cw_histo_t batch_events;  /**< messages per committed batch */
+    cw_histo_t commit_seconds; /**< commit duration (both round trips) */
     size_t cases_in_memory;
     int partitions_owned;
 } cw_pipeline_stats_t;
@@ -81,6 +88,31 @@ void cw_pipeline_reconfigure(cw_pipeline_t *p, const cw_config_t *cfg);
  * rule_removed. On an invalid file the old rules stay and errstr says why.
  */
 CW_WUR cw_err_t cw_pipeline_reload_rules(cw_pipeline_t *p, char *errstr, size_t errsz);
+
+/* ---- for the admin API (all on the loop thread) ---------------------------------------- */
+
+/** Called with each alert notification (JSON text, borrowed) once its batch committed. */
+typedef void (*cw_pipeline_alert_fn)(void *arg, const char *json);
+void cw_pipeline_set_alert_hook(cw_pipeline_t *p, cw_pipeline_alert_fn fn, void *arg);
+/** @brief The alert clock: wall time, or the event clock. */
+int64_t cw_pipeline_now(const cw_pipeline_t *p);
+/** @brief True when the ingest's PostgreSQL connection is ready. */
+bool cw_pipeline_db_ready(const cw_pipeline_t *p);
+const cw_rules_t *cw_pipeline_rules(const cw_pipeline_t *p);
+const cw_alerts_t *cw_pipeline_alerts(const cw_pipeline_t *p);
+/** @brief Owned partitions into out (up to max; borrowed strings); returns how many are owned. */
+int cw_pipeline_partitions(const cw_pipeline_t *p, cw_metrics_part_t *out, int max);
+/** @brief Producer queue length; *unconfirmed = committed outputs awaiting delivery. */
+int64_t cw_pipeline_outputs(const cw_pipeline_t *p, int64_t *unconfirmed);
+/** @brief An operator (un)acknowledged an alert (already stored): take it into memory now. */
+void cw_pipeline_acknowledged(cw_pipeline_t *p, const char *dedup_key, bool ack);
+/** @brief Read acknowledgements and silences back from PostgreSQL at the next occasion. */
+void cw_pipeline_refresh_soon(cw_pipeline_t *p);
+/**
+ * @brief A case held in memory as JSON: identifiers, its state (CaseState), open deadlines
+ * and its alerts. NULL when this daemon does not hold it (another owns its partition).
+ */
+json_object *cw_pipeline_case_json(cw_pipeline_t *p, const char *case_id);
 
 /** @brief Free everything (after stop, or at once on a hard exit path). */
 void cw_pipeline_destroy(cw_pipeline_t *p);
