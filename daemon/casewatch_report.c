@@ -7,7 +7,7 @@
 #include "casewatch/aggread.h"
 #include "casewatch/config.h"
 #include "casewatch/figures.h"
-#include "casewatch/report.h"
+#include "casewatch/board.h"
 #include "casewatch/workdays.h"
 
 #include <getopt.h>
@@ -250,16 +250,16 @@ int main(int argc, char **argv)
     cw_aggread_reports(r, res[3]);
     cw_aggread_areas(r, res[4]);
 
-    cw_report_t rep;
-    cw_report_compute(&rep, r, area, D, wd);
+    cw_board_t rep;
+    cw_board_compute(&rep, r, area, D, wd);
     if (json) {
-        json_object *js = cw_report_json(&rep, D);
+        json_object *js = cw_board_json(&rep, D);
         printf("%s\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
         json_object_put(js);
     } else {
         print_text(rep.figs, rep.nfigs, D, rep.scope, rep.prio, rep.nprio, wd);
     }
-    cw_report_fini(&rep);
+    cw_board_fini(&rep);
     rc = 0;
 out:
     for (int i = 0; i < 5; i++)

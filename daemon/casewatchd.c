@@ -3,6 +3,7 @@
  * one libevent loop, and handle signals (HUP reload, TERM/INT graceful stop, a second TERM/INT
  * exits at once, USR1 reopens logs, PIPE ignored).
  */
+#include "casewatch/admin.h"
 #include "casewatch/config.h"
 #include "casewatch/log.h"
 #include "casewatch/pipeline.h"
@@ -17,11 +18,14 @@
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/casewatch/casewatchd.ini"
+#define CW_VERSION "0.1.0"
 
 typedef struct cw_daemon {
     struct event_base *base;
     cw_config_t *cfg;
     cw_pipeline_t *pipeline;
+    cw_admin_t *admin;
+    cw_reload_stats_t reloads;
     struct event *ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_deadline, *ev_watchdog;
     int stop_signals;
     bool stopped_cleanly;
@@ -68,17 +72,29 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     cw_pipeline_stop(d->pipeline, on_stopped, d);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* Reload configuration and rules (SIGHUP, POST /reload): parse into a new config, validate,
+ * swap. Anything invalid keeps the old configuration and rules; errstr says file:line:why.
+ * On success errstr lists the keys that only a restart changes (or is empty). */
+static cw_err_t reload(void *arg, char *errstr, size_t errsz)
 {
     cw_daemon_t *d = arg;
-    char err[8192];
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)cw_mono_ms() * 1000);
-    cw_config_t *n = cw_config_load(d->cfg->path, err, sizeof(err));
+    cw_config_t *n = cw_config_load(d->cfg->path, errstr, errsz);
     if (!n) {
+        d->reloads.failed++;
         sd_notify(0, "READY=1\nSTATUS=reload failed: keeping the current configuration");
         cw_log_error("reload: keeping the current configuration; %s is invalid:\n%s",
-                     d->cfg->path, err);
-        return;
+                     d->cfg->path, errstr);
+        return CW_ERR_CONFIG;
+    }
+    if (cw_pipeline_reload_rules(d->pipeline, errstr, errsz) != CW_OK) {
+        d->reloads.failed++;
+        cw_log_error("reload: keeping the current configuration and rules; the rules are "
+                     "invalid:\n%s",
+                     errstr);
+        cw_config_free(n);
+        sd_notify(0, "READY=1\nSTATUS=reload failed: keeping the current configuration");
+        return CW_ERR_CONFIG;
     }
     char fixed[1024];
     cw_config_diff_static(d->cfg, n, fixed, sizeof(fixed));
@@ -86,21 +102,25 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         cw_log_warn("reload: these keys cannot change at runtime and keep their value until "
                     "a restart: %s",
                     fixed);
-    if (cw_pipeline_reload_rules(d->pipeline, err, sizeof(err)) != CW_OK) {
-        cw_log_error("reload: keeping the current configuration and rules; the rules are "
-                     "invalid:\n%s",
-                     err);
-        cw_config_free(n);
-        sd_notify(0, "READY=1\nSTATUS=reload failed: keeping the current configuration");
-        return;
-    }
     cw_config_apply_reloadable(d->cfg, n);
     cw_config_free(n);
     cw_log_threshold = d->cfg->log_level;
     cw_log_json = d->cfg->log_json;
     cw_pipeline_reconfigure(d->pipeline, d->cfg);
+    if (d->admin)
+        cw_admin_reconfigure(d->admin, d->cfg);
+    d->reloads.ok++;
+    d->reloads.last_ok_ms = cw_now_ms();
     cw_log_info("reload: configuration reloaded from %s", d->cfg->path);
     sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+    snprintf(errstr, errsz, "%s%s", fixed[0] ? "need a restart: " : "", fixed);
+    return CW_OK;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[8192];
+    (void)reload(arg, err, sizeof(err));
 }
 
 /* systemd's watchdog: the loop is alive if this timer runs. Also tells systemd we are ready
@@ -138,7 +158,7 @@ int main(int argc, char **argv)
         switch (o) {
         case 'c': path = optarg; break;
         case 'C': check_only = true; break;
-        case 'V': printf("casewatchd 0.1.0\n"); return 0;
+        case 'V': printf("casewatchd " CW_VERSION "\n"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -181,6 +201,20 @@ int main(int argc, char **argv)
     d.pipeline = cw_pipeline_new(d.base, cfg, err, sizeof(err));
     int rc = 0;
     uint64_t wd_usec = 0;
+    if (d.pipeline && strcmp(cfg->admin_listen, "off")) {
+        cw_admin_opts_t ao = {.cfg = cfg,
+                              .pipeline = d.pipeline,
+                              .reload = reload,
+                              .arg = &d,
+                              .reloads = &d.reloads,
+                              .version = CW_VERSION};
+        d.admin = cw_admin_new(d.base, &ao, err, sizeof(err));
+        if (!d.admin) {
+            /* a port in use is a deployment error, not a transient fault: say so and stop */
+            cw_pipeline_destroy(d.pipeline);
+            d.pipeline = NULL;
+        }
+    }
     if (d.pipeline) {
         /* ready: configuration valid, the loop runs; the database and the group may still be
          * coming (transient faults are retried for ever, so waiting on them would hang boot) */
@@ -201,6 +235,7 @@ int main(int argc, char **argv)
             cw_log_error("stopping: %s", cw_pipeline_fatal(d.pipeline));
             rc = 1;
         }
+        cw_admin_destroy(d.admin);
         cw_pipeline_destroy(d.pipeline);
         if (rc == 0)
             cw_log_info("casewatchd stopped%s", d.stopped_cleanly ? "" : " (shutdown deadline)");

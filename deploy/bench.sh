@@ -147,6 +147,9 @@ bootstrap.servers = $B
 group.id = $3
 session.timeout.ms = 6000
 heartbeat.interval.ms = 500
+
+[admin]
+listen = 127.0.0.1:0
 EOF
     if [ -n "${6:-}" ]; then printf '\n[kafka.consumer]\nfetch.wait.max.ms = %s\n' "$6" >>"$1"; fi
 }

@@ -136,6 +136,7 @@ echo "events: $(grep -o 'produced [^;]*\|[0-9]* events[^;]*' "$STACK/gen.out" | 
 
 echo
 echo "== where to look next"
+echo "   admin:   ${CW_ADMIN_URL}   (dashboard; /metrics, /alerts, /report, /readyz: README \"Admin API\")"
 echo "   alerts:  $BIN/casewatch-alerts -c $CW_CONFIG list    (ack, assign, comment, silence: --help)"
 echo "   topics:  kcat -b $CW_KAFKA_BOOTSTRAP -C -t casewatch.alerts -e -f '%k %h\\n'   (also casewatch.metrics, casewatch.dead-letters)"
 echo "   tables:  psql \"$CW_PG_CONNINFO\"   (cases, agg_*, alerts, alert_history, dead_letters, …)"

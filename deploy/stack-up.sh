@@ -56,6 +56,11 @@ if ! kafka_env=$("$here/broker-up.sh" "$DIR/kafka" "$@"); then
 fi
 eval "$kafka_env"
 
+# the admin API: 8089 unless taken (another stack), then a free port
+port_in_use() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ADMIN_PORT=${CW_ADMIN_PORT:-8089}
+while port_in_use "$ADMIN_PORT"; do ADMIN_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40001)); done
+
 CONFIG=$DIR/casewatch.ini
 cat >"$CONFIG.tmp" <<EOF
 [daemon]
@@ -78,6 +83,9 @@ bootstrap.servers = $CW_KAFKA_BOOTSTRAP
 group.id = casewatch
 session.timeout.ms = 6000
 heartbeat.interval.ms = 500
+
+[admin]
+listen = 127.0.0.1:$ADMIN_PORT
 EOF
 mv -f "$CONFIG.tmp" "$CONFIG"
 
@@ -85,6 +93,7 @@ mv -f "$CONFIG.tmp" "$CONFIG"
     printf '%s\n' "$pg_env"
     printf '%s\n' "$kafka_env"
     echo "CW_CONFIG=$CONFIG"
+    echo "CW_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT/"
 } >"$DIR/stack.env.tmp"
 mv -f "$DIR/stack.env.tmp" "$DIR/stack.env"
 cat "$DIR/stack.env"

@@ -511,6 +511,11 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
     return o->due_ms;
 }
 
+/* A dedup key "rule|scope|subject" whole: rule names are short, a scope is a case id or
+ * "worker:"/"area:" and an identifier, a subject an identifier (each <= CW_EVENT_ID_MAX).
+ * A key cut short would make two subjects one alert. */
+#define CW_ALERT_KEY_MAX (64 + 1 + 8 + CW_EVENT_ID_MAX + 1 + CW_EVENT_ID_MAX + 1)
+
 static void make_key(char *buf, size_t sz, const cw_rules_t *r, int rule, const char *scope,
                      const char *subject)
 {
@@ -542,7 +547,7 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
     if (!cause && c->last_event_id)
         cause = &last;
     /* each obligation's key, built once */
-    char kstack[32][256], (*keys)[256] = kstack;
+    char kstack[32][CW_ALERT_KEY_MAX], (*keys)[CW_ALERT_KEY_MAX] = kstack;
     if (n > 32)
         keys = cw_malloc(sizeof(*keys) * n);
     for (size_t i = 0; i < n; i++)
@@ -586,7 +591,7 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
     proto.worker = (char *)(worker ? worker : "");
     proto.partition = -1;
     int64_t next = INT64_MAX;
-    char key[256];
+    char key[CW_ALERT_KEY_MAX];
     for (size_t i = 0; i < n; i++) {
         cw_obligation_t o = obl[i];
         make_key(key, sizeof(key), r, o.rule, scope, o.subject);

@@ -524,10 +524,14 @@ int64_t cw_report_due_ms(const cw_report_t *r)
     return r->extensions && r->ext_due_ms ? r->ext_due_ms : r->due_ms;
 }
 
+typedef struct apply_ctx apply_ctx_t;
+static void anomaly(apply_ctx_t *a, const char *kind, const char *fmt, ...) CW_PRINTF(3, 4);
+
 /* The per-case arrays are kept sorted by id, so a case's state (and its serialised form) is
  * the same whatever order its events arrived in. Cases hold a handful of each: insertion by
- * linear scan and memmove is the cheapest correct thing. */
-#define SORTED_GET(type, arr, n, idfield, id)                                                      \
+ * linear scan and memmove is the cheapest correct thing. A case full of entries (a storm of
+ * fresh ids: CW_CASE_ENTRIES_MAX) takes no more: NULL, and the event is an anomaly. */
+#define SORTED_GET(type, arr, n, idfield, id, a, what)                                             \
     do {                                                                                           \
         int pos_ = 0;                                                                              \
         for (; pos_ < (n); pos_++) {                                                               \
@@ -537,6 +541,10 @@ int64_t cw_report_due_ms(const cw_report_t *r)
             if (cmp_ > 0)                                                                          \
                 break;                                                                             \
         }                                                                                          \
+        if ((n) >= CW_CASE_ENTRIES_MAX) {                                                          \
+            anomaly((a), "too_many_entries", "case already holds %d %s", (int)(n), (what));        \
+            return NULL;                                                                           \
+        }                                                                                          \
         (arr) = cw_realloc((arr), sizeof(type) * (size_t)((n) + 1));                               \
         memmove(&(arr)[pos_ + 1], &(arr)[pos_], sizeof(type) * (size_t)((n) - pos_));              \
         memset(&(arr)[pos_], 0, sizeof(type));                                                     \
@@ -545,24 +553,24 @@ int64_t cw_report_due_ms(const cw_report_t *r)
         return &(arr)[pos_];                                                                       \
     } while (0)
 
-static cw_child_t *child_get(cw_case_t *c, const char *id)
+static cw_child_t *child_get(cw_case_t *c, const char *id, apply_ctx_t *a)
 {
-    SORTED_GET(cw_child_t, c->children, c->nchildren, child_id, id);
+    SORTED_GET(cw_child_t, c->children, c->nchildren, child_id, id, a, "children");
 }
 
-static cw_report_t *report_get(cw_case_t *c, const char *id)
+static cw_report_t *report_get(cw_case_t *c, const char *id, apply_ctx_t *a)
 {
-    SORTED_GET(cw_report_t, c->reports, c->nreports, report_id, id);
+    SORTED_GET(cw_report_t, c->reports, c->nreports, report_id, id, a, "reports");
 }
 
-static cw_hearing_t *hearing_get(cw_case_t *c, const char *id)
+static cw_hearing_t *hearing_get(cw_case_t *c, const char *id, apply_ctx_t *a)
 {
-    SORTED_GET(cw_hearing_t, c->hearings, c->nhearings, hearing_id, id);
+    SORTED_GET(cw_hearing_t, c->hearings, c->nhearings, hearing_id, id, a, "hearings");
 }
 
 /* Concerns with an id are one entry per id; those without are one entry per event, ordered
  * by (id, raised time) so that the order does not depend on arrival. */
-static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised)
+static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised, apply_ctx_t *a)
 {
     id = id ? id : "";
     int pos = 0;
@@ -572,6 +580,10 @@ static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised)
             return &c->concerns[pos];
         if (cmp > 0 || (cmp == 0 && c->concerns[pos].raised_ms > raised))
             break;
+    }
+    if (c->nconcerns >= CW_CASE_ENTRIES_MAX) {
+        anomaly(a, "too_many_entries", "case already holds %d concerns", (int)c->nconcerns);
+        return NULL;
     }
     c->concerns = cw_realloc(c->concerns, sizeof(cw_concern_t) * (size_t)(c->nconcerns + 1));
     memmove(&c->concerns[pos + 1], &c->concerns[pos],
@@ -653,14 +665,13 @@ void cw_casebook_contribute(const cw_casebook_t *cb, const cw_case_t *c, int sig
 
 /* ------------------------------------------------------------------ applying events */
 
-typedef struct apply_ctx {
+struct apply_ctx {
     const cw_event_t *ev;
     cw_anomaly_fn fn;
     void *arg;
     cw_case_t *c;
-} apply_ctx_t;
+};
 
-CW_PRINTF(3, 4)
 static void anomaly(apply_ctx_t *a, const char *kind, const char *fmt, ...)
 {
     if (a->c)
@@ -694,8 +705,11 @@ static void apply_case_opened(cw_casebook_t *cb, cw_case_t *c, const Casewatch__
     c->welfare_at_risk = o->welfare_at_risk;
     c->pathfinder = o->pathfinder;
 children:
-    for (size_t i = 0; i < o->n_child_ids; i++)
-        child_get(c, o->child_ids[i])->member = true;
+    for (size_t i = 0; i < o->n_child_ids; i++) {
+        cw_child_t *ch = child_get(c, o->child_ids[i], a);
+        if (ch)
+            ch->member = true;
+    }
 }
 
 static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Allocated *al,
@@ -793,21 +807,28 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
     case CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED:
         apply_case_opened(cb, c, e->case_opened, t, h, &a);
         break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_ADDED:
-        child_get(c, e->child_added->child_id)->member = true;
+    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_ADDED: {
+        cw_child_t *ch = child_get(c, e->child_added->child_id, &a);
+        if (ch)
+            ch->member = true;
         break;
+    }
     case CASEWATCH__V1__EVENT__PAYLOAD_ALLOCATED:
         apply_allocated(cb, c, e->allocated, t, h);
         break;
     case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_SEEN: {
-        cw_child_t *ch = child_get(c, e->child_seen->child_id);
+        cw_child_t *ch = child_get(c, e->child_seen->child_id, &a);
+        if (!ch)
+            break;
         set_min(&ch->seen_ms, t);
         if (e->child_seen->in_person)
             set_min(&ch->in_person_ms, t);
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_LISTED: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id);
+        cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id, &a);
+        if (!hg)
+            break;
         hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
         if (newer(t, h, hg->stamp)) {
             hg->stamp = (cw_stamp_t){t, h};
@@ -817,7 +838,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id);
+        cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id, &a);
+        if (!hg)
+            break;
         if (!hg->kind)
             hg->kind = (uint8_t)e->hearing_held->hearing_kind;
         set_min(&hg->held_ms, t);
@@ -828,7 +851,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_ADJOURNED: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_adjourned->hearing_id);
+        cw_hearing_t *hg = hearing_get(c, e->hearing_adjourned->hearing_id, &a);
+        if (!hg)
+            break;
         if (newer(t, h, hg->stamp)) {
             hg->stamp = (cw_stamp_t){t, h};
             hg->status = CW_HEARING_ADJOURNED;
@@ -838,7 +863,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_ORDERED: {
-        cw_report_t *r = report_get(c, e->report_ordered->report_id);
+        cw_report_t *r = report_get(c, e->report_ordered->report_id, &a);
+        if (!r)
+            break;
         if (r->ordered_ms)
             anomaly(&a, "report_ordered_twice", "report ordered again");
         if (!r->ordered_ms || t < r->ordered_ms) {
@@ -849,10 +876,13 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_EXTENSION_AGREED: {
-        cw_report_t *r = report_get(c, e->report_extension_agreed->report_id);
+        cw_report_t *r = report_get(c, e->report_extension_agreed->report_id, &a);
+        if (!r)
+            break;
         if (!r->ordered_ms || r->ordered_ms > t)
             anomaly(&a, "report_not_ordered", "extension agreed for a report not ordered");
-        r->extensions++;
+        if (r->extensions < UINT16_MAX) /* a count that saturates, never wraps to "none" */
+            r->extensions++;
         if (newer(t, h, r->ext_stamp)) {
             r->ext_stamp = (cw_stamp_t){t, h};
             r->ext_due_ms = e->report_extension_agreed->new_due_at;
@@ -860,7 +890,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_FILED: {
-        cw_report_t *r = report_get(c, e->report_filed->report_id);
+        cw_report_t *r = report_get(c, e->report_filed->report_id, &a);
+        if (!r)
+            break;
         if (!r->ordered_ms || r->ordered_ms > t)
             anomaly(&a, "report_not_ordered", "report filed that was never ordered");
         if (!r->kind)
@@ -870,7 +902,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED: {
         const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
-        cw_concern_t *k = concern_add(c, s->concern_id, t);
+        cw_concern_t *k = concern_add(c, s->concern_id, t, &a);
+        if (!k)
+            break;
         k->kind = (uint8_t)s->concern_kind;
         set_min(&k->raised_ms, t);
         if (!k->assessed_ms && c->risk16a_ms >= t && (!s->concern_id || !*s->concern_id))
@@ -885,9 +919,12 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
     case CASEWATCH__V1__EVENT__PAYLOAD_DOMESTIC_ABUSE_ASSESSED:
         set_min(&c->da_assessed_ms, t);
         break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_LETTER_FILED:
-        set_min(&hearing_get(c, e->safeguarding_letter_filed->hearing_id)->letter_ms, t);
+    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_LETTER_FILED: {
+        cw_hearing_t *hg = hearing_get(c, e->safeguarding_letter_filed->hearing_id, &a);
+        if (hg)
+            set_min(&hg->letter_ms, t);
         break;
+    }
     case CASEWATCH__V1__EVENT__PAYLOAD_PLANNING_MEETING_HELD:
         set_min(&c->planning_ms, t);
         break;

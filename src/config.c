@@ -78,7 +78,7 @@ static const key_def_t key_defs[] = {
     {"topics", "metrics", KT_STRING, OFF(metrics_topic), 0, "casewatch.metrics", 0, 0, false,
      "a topic name", false},
     {"admin", "listen", KT_STRING, OFF(admin_listen), 0, "127.0.0.1:8089", 0, 0, false,
-     "HOST:PORT (an IPv6 host in brackets) or off", false},
+     "HOST:PORT (an IPv6 host in brackets; port 0 = any free port) or off", false},
     {"admin", "token", KT_STRING, OFF(admin_token), 0, NULL, 0, 0, true,
      "a bearer token (at least 16 characters)", true},
     {"admin", "token_file", KT_STRING, OFF(admin_token_file), 0, NULL, 0, 0, true,
@@ -416,7 +416,7 @@ cw_err_t cw_listen_parse(const char *s, char *host, size_t hostsz, int *port)
     char *end = NULL;
     errno = 0;
     long p = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
         return CW_ERR_CONFIG;
     memcpy(host, s, hl);
     host[hl] = '\0';

@@ -2220,6 +2220,11 @@ const cw_rules_t *cw_pipeline_rules(const cw_pipeline_t *p)
     return p->rules;
 }
 
+const cw_workdays_t *cw_pipeline_workdays(const cw_pipeline_t *p)
+{
+    return p->workdays;
+}
+
 const cw_alerts_t *cw_pipeline_alerts(const cw_pipeline_t *p)
 {
     return p->alerts;

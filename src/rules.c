@@ -393,7 +393,7 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
         const cw_concern_t *k = &c->concerns[i];
         if (!k->raised_ms)
             continue;
-        char subject[80];
+        char subject[CW_EVENT_ID_MAX + 1];
         if (*k->concern_id)
             snprintf(subject, sizeof(subject), "%s", k->concern_id);
         else

@@ -34,6 +34,14 @@ typedef enum cw_alloc {
 /** Hearing status (HearingState.status). */
 enum { CW_HEARING_LISTED = 1, CW_HEARING_HELD = 2, CW_HEARING_ADJOURNED = 3 };
 
+/**
+ * Most children, reports, hearings or concerns one case holds (real cases hold a handful). An
+ * event that would add one more is applied without that entry and reported as anomaly
+ * "too_many_entries": a storm of fresh ids on one case keeps bounded memory, bounded apply
+ * and evaluation time, and counts that fit their uint16_t fields.
+ */
+#define CW_CASE_ENTRIES_MAX 256
+
 typedef struct cw_stamp {
     int64_t ms;
     uint64_t hash;

@@ -117,7 +117,7 @@ CW_WUR cw_err_t cw_ini_parse(const char *path, cw_ini_fn fn, void *arg, char *er
 
 /**
  * @brief Split "HOST:PORT" or "[V6]:PORT".
- * @returns CW_OK, or CW_ERR_CONFIG when it does not parse (port outside 1-65535).
+ * @returns CW_OK, or CW_ERR_CONFIG when it does not parse (port outside 0-65535; 0 = any).
  */
 CW_WUR cw_err_t cw_listen_parse(const char *s, char *host, size_t hostsz, int *port);
 

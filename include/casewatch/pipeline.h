@@ -100,6 +100,7 @@ int64_t cw_pipeline_now(const cw_pipeline_t *p);
 bool cw_pipeline_db_ready(const cw_pipeline_t *p);
 const cw_rules_t *cw_pipeline_rules(const cw_pipeline_t *p);
 const cw_alerts_t *cw_pipeline_alerts(const cw_pipeline_t *p);
+const cw_workdays_t *cw_pipeline_workdays(const cw_pipeline_t *p);
 /** @brief Owned partitions into out (up to max; borrowed strings); returns how many are owned. */
 int cw_pipeline_partitions(const cw_pipeline_t *p, cw_metrics_part_t *out, int max);
 /** @brief Producer queue length; *unconfirmed = committed outputs awaiting delivery. */

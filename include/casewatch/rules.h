@@ -106,7 +106,8 @@ const cw_rule_t *cw_rules_find(const cw_rules_t *r, const char *name, int *id);
 /** An obligation: subject must be met by due_ms; armed_ms is when it began. */
 typedef struct cw_obligation {
     uint8_t rule;         /**< cw_rule_id_t */
-    char subject[80];     /**< child/report/hearing/concern id, or "" for the case itself */
+    char subject[CW_EVENT_ID_MAX + 1]; /**< child/report/hearing/concern id, or "" for the
+                                        * case itself: a whole identifier, never cut short */
     int64_t armed_ms;
     int64_t due_ms;
     int64_t met_ms;       /**< 0 = not met */

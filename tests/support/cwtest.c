@@ -975,7 +975,10 @@ int cwt_write_config(const char *path, const cwt_pg_t *pg, const cwt_broker_t *b
             "bootstrap.servers = %s\n"
             "group.id = %s\n"
             "session.timeout.ms = 6000\n"
-            "heartbeat.interval.ms = 500\n",
+            "heartbeat.interval.ms = 500\n"
+            "\n"
+            "[admin]\n"
+            "listen = 127.0.0.1:0\n",
             pg->conninfo, b->bootstrap, group_id);
     if (extra_ini != NULL)
         fprintf(f, "\n%s\n", extra_ini);

@@ -1,12 +1,12 @@
 /*
- * report.c — one scope's board figures and their JSON (see report.h).
+ * board.c — one scope's board figures and their JSON (see board.h).
  */
-#include "casewatch/report.h"
+#include "casewatch/board.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void cw_report_compute(cw_report_t *rep, cw_aggread_t *r, const char *area, cw_day_t D,
+void cw_board_compute(cw_board_t *rep, cw_aggread_t *r, const char *area, cw_day_t D,
                        const cw_workdays_t *wd)
 {
     memset(rep, 0, sizeof(*rep));
@@ -25,13 +25,13 @@ void cw_report_compute(cw_report_t *rep, cw_aggread_t *r, const char *area, cw_d
     cw_figures_compute(&in, D, wd, &rep->figs, &rep->nfigs);
 }
 
-void cw_report_fini(cw_report_t *rep)
+void cw_board_fini(cw_board_t *rep)
 {
     free(rep->figs);
     rep->figs = NULL;
 }
 
-json_object *cw_report_json(const cw_report_t *rep, cw_day_t D)
+json_object *cw_board_json(const cw_board_t *rep, cw_day_t D)
 {
     char d[16];
     cw_day_format(D, d, sizeof(d));
@@ -60,13 +60,13 @@ json_object *cw_report_json(const cw_report_t *rep, cw_day_t D)
     return root;
 }
 
-static json_object *fig(const cw_report_t *rep, const char *name)
+static json_object *fig(const cw_board_t *rep, const char *name)
 {
     const cw_figure_t *f = cw_figures_find(rep->figs, rep->nfigs, name, "all");
     return f && !f->is_null ? json_object_new_int64((int64_t)f->value) : NULL;
 }
 
-json_object *cw_report_areas_json(cw_aggread_t *r, cw_day_t D, const cw_workdays_t *wd)
+json_object *cw_board_areas_json(cw_aggread_t *r, cw_day_t D, const cw_workdays_t *wd)
 {
     char d[16];
     cw_day_format(D, d, sizeof(d));
@@ -76,8 +76,8 @@ json_object *cw_report_areas_json(cw_aggread_t *r, cw_day_t D, const cw_workdays
     size_t n;
     const char *const *names = cw_aggread_area_names(r, &n);
     for (size_t i = 0; i < n; i++) {
-        cw_report_t rep;
-        cw_report_compute(&rep, r, names[i], D, wd);
+        cw_board_t rep;
+        cw_board_compute(&rep, r, names[i], D, wd);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "area", json_object_new_string(names[i]));
         json_object_object_add(o, "open_cases", fig(&rep, "open_cases"));
@@ -85,7 +85,7 @@ json_object *cw_report_areas_json(cw_aggread_t *r, cw_day_t D, const cw_workdays
         json_object_object_add(o, "open_100w_cases", fig(&rep, "open_100w_cases"));
         json_object_object_add(o, "prioritised", json_object_new_boolean(rep.nprio > 0));
         json_object_array_add(arr, o);
-        cw_report_fini(&rep);
+        cw_board_fini(&rep);
     }
     json_object_object_add(root, "areas", arr);
     return root;
