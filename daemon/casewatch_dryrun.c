@@ -99,7 +99,8 @@ static void print_transitions(cw_alerts_t *alerts, const cw_rules_t *rules, bool
             json_object_object_add(o, "due_at", json_object_new_int64(x->due_ms));
             json_object_object_add(o, "cause_event_id",
                                    json_object_new_string(x->cause_event_id));
-            printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+            printf("%s\n", json_object_to_json_string_ext(
+                               o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
             json_object_put(o);
         } else {
             char line[512];

@@ -254,7 +254,8 @@ int main(int argc, char **argv)
     cw_board_compute(&rep, r, area, D, wd);
     if (json) {
         json_object *js = cw_board_json(&rep, D);
-        printf("%s\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
+        printf("%s\n", json_object_to_json_string_ext(
+                           js, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(js);
     } else {
         print_text(rep.figs, rep.nfigs, D, rep.scope, rep.prio, rep.nprio, wd);

@@ -32,12 +32,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define MAX_BODY 65536
-#define SSE_MAX_BUFFER (4 << 20)
+#define MAX_BODY        65536
+#define SSE_MAX_BUFFER  (4 << 20)
 #define SSE_KEEPALIVE_S 15
-#define MAX_ID_LEN 512
-#define MAX_TEXT_LEN 2000
-#define MAX_PARTS 4096
+#define MAX_ID_LEN      512
+#define MAX_TEXT_LEN    2000
+#define MAX_PARTS       4096
 
 typedef struct sse_client {
     struct cw_admin *a;
@@ -88,7 +88,8 @@ static void reply_text(struct evhttp_request *req, int code, const char *type, c
 static void reply_json(struct evhttp_request *req, int code, json_object *o)
 {
     size_t len;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    const char *s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     reply_text(req, code, "application/json", s, len);
     json_object_put(o);
 }
@@ -185,22 +186,23 @@ static void result_rows(void *arg, const PGresult *res)
         break;
     case DB_ALERT:
         if (q->nres == 0)
-            json_object_object_add(q->out, "alert",
-                                   PQntuples(res) ? cw_pg_row_json(res, 0) : NULL);
+            json_object_object_add(q->out, "alert", PQntuples(res) ? cw_pg_row_json(res, 0) : NULL);
         else
             json_object_object_add(q->out, q->nres == 1 ? "history" : "actions",
                                    cw_pg_rows_json(res));
         if (q->nres == 0 && !PQntuples(res))
             q->rows = -1; /* not found */
         break;
-    case DB_SILENCES: json_object_object_add(q->out, "silences", cw_pg_rows_json(res)); break;
+    case DB_SILENCES:
+        json_object_object_add(q->out, "silences", cw_pg_rows_json(res));
+        break;
     case DB_SILENCE_NEW:
     case DB_SILENCE_EXPIRE:
     case DB_ACTION:
         if (PQntuples(res)) {
             json_object *row = cw_pg_row_json(res, 0);
-            json_object_object_foreach(row, k, v) json_object_object_add(q->out, k,
-                                                                          json_object_get(v));
+            json_object_object_foreach(row, k, v)
+                json_object_object_add(q->out, k, json_object_get(v));
             json_object_put(row);
         }
         break;
@@ -226,11 +228,21 @@ static void result_rows(void *arg, const PGresult *res)
     case DB_REPORT:
     case DB_REPORT_AREAS:
         switch (q->nres) {
-        case 0: cw_aggread_cohort(q->agg, res); break;
-        case 1: cw_aggread_live(q->agg, res); break;
-        case 2: cw_aggread_workers(q->agg, res); break;
-        case 3: cw_aggread_reports(q->agg, res); break;
-        case 4: cw_aggread_areas(q->agg, res); break;
+        case 0:
+            cw_aggread_cohort(q->agg, res);
+            break;
+        case 1:
+            cw_aggread_live(q->agg, res);
+            break;
+        case 2:
+            cw_aggread_workers(q->agg, res);
+            break;
+        case 3:
+            cw_aggread_reports(q->agg, res);
+            break;
+        case 4:
+            cw_aggread_areas(q->agg, res);
+            break;
         }
         break;
     }
@@ -313,8 +325,7 @@ static void db_done(void *arg, cw_err_t err, const char *sqlstate, const char *m
         break;
     case DB_REPORT: {
         cw_board_t rep;
-        cw_board_compute(&rep, q->agg, q->area, q->day,
-                          cw_pipeline_workdays(a->pipeline));
+        cw_board_compute(&rep, q->agg, q->area, q->day, cw_pipeline_workdays(a->pipeline));
         json_object_put(out);
         out = cw_board_json(&rep, q->day);
         cw_board_fini(&rep);
@@ -324,7 +335,8 @@ static void db_done(void *arg, cw_err_t err, const char *sqlstate, const char *m
         json_object_put(out);
         out = cw_board_areas_json(q->agg, q->day, cw_pipeline_workdays(a->pipeline));
         break;
-    default: break;
+    default:
+        break;
     }
     dbreq_finish(q, code, out);
 }
@@ -404,10 +416,12 @@ static const char *body_str(struct evhttp_request *req, json_object *o, const ch
         return NULL;
     }
     const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-    if (!s || (required && !*s) || !printable(s, max) || strlen(s) != (size_t)json_object_get_string_len(v)) {
+    if (!s || (required && !*s) || !printable(s, max) ||
+        strlen(s) != (size_t)json_object_get_string_len(v)) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "\"%s\" must be a non-empty string of printable characters, "
-                                   "at most %zu long",
+        snprintf(msg, sizeof(msg),
+                 "\"%s\" must be a non-empty string of printable characters, "
+                 "at most %zu long",
                  name, max);
         reply_error(req, 400, msg);
         *bad = true;
@@ -601,8 +615,9 @@ static void h_alerts(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq
                *area = qparam(q, "area"), *sev = qparam(q, "severity"),
                *case_id = qparam(q, "case_id"), *limit = qparam(q, "limit");
     if (!one_of(state, STATES) || !one_of(family, FAMILIES) || !one_of(sev, SEVERITIES)) {
-        reply_error(req, 400, "state: pending|firing|resolved; family: safeguarding|delay|"
-                              "prioritisation; severity: info|warning|critical");
+        reply_error(req, 400,
+                    "state: pending|firing|resolved; family: safeguarding|delay|"
+                    "prioritisation; severity: info|warning|critical");
         return;
     }
     long lim = 500;
@@ -664,10 +679,9 @@ static void h_alert_action(cw_admin_t *a, struct evhttp_request *req, const char
         return;
     bool bad = false;
     const char *by = body_str(req, b, "by", true, 200, &bad);
-    const char *detail =
-        bad ? NULL
-            : body_str(req, b, detail_field, strcmp(detail_field, "comment") != 0,
-                       MAX_TEXT_LEN, &bad);
+    const char *detail = bad ? NULL
+                             : body_str(req, b, detail_field, strcmp(detail_field, "comment") != 0,
+                                        MAX_TEXT_LEN, &bad);
     if (bad || !db_available(a, req)) {
         json_object_put(b);
         return;
@@ -916,8 +930,8 @@ static void h_events(cw_admin_t *a, struct evhttp_request *req)
     evhttp_connection_set_closecb(c->conn, on_sse_close, c);
     char clock[48], hello[160];
     cw_iso_time(cw_pipeline_now(a->pipeline), clock, sizeof(clock));
-    int len = snprintf(hello, sizeof(hello), "retry: 3000\nevent: hello\ndata: {\"clock\":\"%s\"}\n\n",
-                       clock);
+    int len = snprintf(hello, sizeof(hello),
+                       "retry: 3000\nevent: hello\ndata: {\"clock\":\"%s\"}\n\n", clock);
     sse_send(c, hello, (size_t)len);
 }
 
@@ -1065,8 +1079,9 @@ cw_admin_t *cw_admin_new(struct event_base *base, const cw_admin_opts_t *opts, c
     evhttp_set_gencb(a->http, on_request, a);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(a->http, host, (uint16_t)port);
     if (!bs) {
-        snprintf(errstr, errsz, "[admin] listen: cannot listen on %s (in use, or not an "
-                                "address of this machine)",
+        snprintf(errstr, errsz,
+                 "[admin] listen: cannot listen on %s (in use, or not an "
+                 "address of this machine)",
                  cfg->admin_listen);
         evhttp_free(a->http);
         free(a);

@@ -67,8 +67,16 @@ const char CW_SQL_SILENCE_EXPIRE[] =
     " WHERE id = $1::bigint AND ends_at > now() RETURNING id";
 
 /* type OIDs from pg_type.h (stable across versions) */
-enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_FLOAT4 = 700,
-       OID_FLOAT8 = 701, OID_NUMERIC = 1700, OID_TIMESTAMPTZ = 1184 };
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_FLOAT4 = 700,
+    OID_FLOAT8 = 701,
+    OID_NUMERIC = 1700,
+    OID_TIMESTAMPTZ = 1184
+};
 
 /* "2026-03-04 10:00:00.123+00" (TimeZone UTC) → "2026-03-04T10:00:00.123Z" */
 static json_object *iso(const char *v)
@@ -96,15 +104,25 @@ json_object *cw_pg_row_json(const PGresult *res, int row)
         const char *v = PQgetvalue(res, row, c);
         json_object *j;
         switch (PQftype(res, c)) {
-        case OID_BOOL: j = json_object_new_boolean(v[0] == 't'); break;
+        case OID_BOOL:
+            j = json_object_new_boolean(v[0] == 't');
+            break;
         case OID_INT2:
         case OID_INT4:
-        case OID_INT8: j = json_object_new_int64(strtoll(v, NULL, 10)); break;
+        case OID_INT8:
+            j = json_object_new_int64(strtoll(v, NULL, 10));
+            break;
         case OID_FLOAT4:
         case OID_FLOAT8:
-        case OID_NUMERIC: j = json_object_new_double(strtod(v, NULL)); break;
-        case OID_TIMESTAMPTZ: j = iso(v); break;
-        default: j = json_object_new_string(v); break;
+        case OID_NUMERIC:
+            j = json_object_new_double(strtod(v, NULL));
+            break;
+        case OID_TIMESTAMPTZ:
+            j = iso(v);
+            break;
+        default:
+            j = json_object_new_string(v);
+            break;
         }
         json_object_object_add(o, name, j);
     }

@@ -691,7 +691,8 @@ char *cw_alerts_transition_json(const cw_transition_t *t, const cw_rules_t *r)
     char line[512];
     cw_alerts_format(t, r, line, sizeof(line));
     json_object_object_add(o, "text", json_object_new_string(line));
-    char *s = cw_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    char *s = cw_strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return s;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 void cw_board_compute(cw_board_t *rep, cw_aggread_t *r, const char *area, cw_day_t D,
-                       const cw_workdays_t *wd)
+                      const cw_workdays_t *wd)
 {
     memset(rep, 0, sizeof(*rep));
     rep->scope = area ? area : "national";

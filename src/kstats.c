@@ -29,12 +29,14 @@ int cw_kstats_partitions(const char *json, size_t len, cw_kstats_fn fn, void *ar
         return -1;
     }
     int n = 0;
-    json_object_object_foreach(topics, tname, t) {
+    json_object_object_foreach(topics, tname, t)
+    {
         json_object *parts;
         if (!json_object_object_get_ex(t, "partitions", &parts) ||
             !json_object_is_type(parts, json_type_object))
             continue;
-        json_object_object_foreach(parts, pname, pobj) {
+        json_object_object_foreach(parts, pname, pobj)
+        {
             (void)pname;
             int64_t part = get_i64(pobj, "partition");
             if (part < 0 || part > INT32_MAX)

@@ -169,8 +169,7 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
         if (!in->kind_names[k] || !in->applied_by_kind[k])
             continue;
         lb[0] = "kind", lb[1] = in->kind_names[k];
-        cw_prom_sample(&p, "casewatch_events_applied_total", lb, 1,
-                       (double)in->applied_by_kind[k]);
+        cw_prom_sample(&p, "casewatch_events_applied_total", lb, 1, (double)in->applied_by_kind[k]);
     }
     one(&p, "casewatch_events_duplicate_total", "counter",
         "Events whose event_id was already applied (no effect).", (double)in->duplicates);
@@ -186,14 +185,12 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
     one(&p, "casewatch_dead_letters_published_total", "counter",
         "Dead letters confirmed on the dead-letter topic.", (double)in->dl_published);
     one(&p, "casewatch_anomalies_total", "counter",
-        "Impossible transitions recorded (events kept, anomaly logged).",
-        (double)in->anomalies);
+        "Impossible transitions recorded (events kept, anomaly logged).", (double)in->anomalies);
 
     one(&p, "casewatch_batches_total", "counter", "Batch transactions committed.",
         (double)in->batches);
     one(&p, "casewatch_commit_failures_total", "counter",
-        "Batch transactions that failed (followed by a resync).",
-        (double)in->commit_failures);
+        "Batch transactions that failed (followed by a resync).", (double)in->commit_failures);
     one(&p, "casewatch_fenced_total", "counter",
         "Commits refused because another owner moved the offsets.", (double)in->fenced);
     one(&p, "casewatch_resyncs_total", "counter", "State reloads and consumer rewinds.",
@@ -202,8 +199,7 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
         "Partitions restarted because their stored offset left the log.",
         (double)in->offset_resets);
     if (in->batch_events) {
-        cw_prom_family(&p, "casewatch_batch_events", "histogram",
-                       "Messages per committed batch.");
+        cw_prom_family(&p, "casewatch_batch_events", "histogram", "Messages per committed batch.");
         cw_prom_histo(&p, "casewatch_batch_events", in->batch_events);
     }
     if (in->commit_seconds) {

@@ -13,17 +13,24 @@ static json_object *scalar(const ProtobufCFieldDescriptor *f, const void *p)
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32: return json_object_new_int(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_object_new_int(*(const int32_t *)p);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: return json_object_new_int64(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_object_new_int64(*(const uint32_t *)p);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: return json_object_new_int64(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return json_object_new_int64(*(const int64_t *)p);
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: return json_object_new_uint64(*(const uint64_t *)p);
-    case PROTOBUF_C_TYPE_FLOAT: return json_object_new_double(*(const float *)p);
-    case PROTOBUF_C_TYPE_DOUBLE: return json_object_new_double(*(const double *)p);
-    case PROTOBUF_C_TYPE_BOOL: return json_object_new_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_FIXED64:
+        return json_object_new_uint64(*(const uint64_t *)p);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return json_object_new_double(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return json_object_new_double(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_object_new_boolean(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(const int *)p;
         const ProtobufCEnumValue *ev =
@@ -63,17 +70,22 @@ static size_t type_size(ProtobufCType t)
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_ENUM: return 4;
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
     case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
     }
     return 0;
 }
@@ -86,8 +98,10 @@ static int is_default(const ProtobufCFieldDescriptor *f, const void *p)
         const char *s = *(char *const *)p;
         return !s || !*s;
     }
-    case PROTOBUF_C_TYPE_MESSAGE: return *(void *const *)p == NULL;
-    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(void *const *)p == NULL;
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)p)->len == 0;
     default: {
         size_t n = type_size(f->type);
         static const char zero[8];

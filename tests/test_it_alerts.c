@@ -28,7 +28,6 @@ static char tmp[256], cfg_path[600], log_path[600];
 static pid_t daemon_pid = -1;
 static int seq;
 
-#define PROTO_ARGS "-I " CW_SOURCE_DIR "/proto " CW_SOURCE_DIR "/proto/casewatch/v1/events.proto"
 
 static bool wait_scalar(const char *sql, long long want, int timeout_ms)
 {
@@ -46,22 +45,14 @@ static bool wait_scalar(const char *sql, long long want, int timeout_ms)
 /* Publish one event: kind body in text format, at an ISO-ish time given in ms. */
 static void publish(const char *case_id, long long at_ms, const char *payload)
 {
-    char text[2048], in[700], cmd[2048], buf[4096];
+    char text[2048];
     snprintf(text, sizeof(text),
              "event_id: \"it-%d\" case_id: \"%s\" occurred_at: %lld source: \"test\" "
              "schema_version: 1 %s",
              ++seq, case_id, at_ms, payload);
-    snprintf(in, sizeof(in), "%s/ev.txtpb", tmp);
-    FILE *f = fopen(in, "w");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fputs(text, f);
-    fclose(f);
-    snprintf(cmd, sizeof(cmd), "protoc --encode=casewatch.v1.Event " PROTO_ARGS " < %s", in);
-    size_t len = 0;
-    CU_ASSERT_EQUAL_FATAL(cwt_run_capture(cmd, buf, sizeof(buf), &len), 0);
-    CU_ASSERT_EQUAL(cwt_kcat_produce(&broker, "casewatch.case-events",
-                                     *case_id ? case_id : "area", buf, len),
-                    0);
+    CU_ASSERT_EQUAL_FATAL(cwt_publish_event(&broker, "casewatch.case-events",
+                                            *case_id ? case_id : "area", text),
+                          0);
 }
 
 #define DAY 86400000LL

@@ -15,8 +15,8 @@
 typedef struct cw_board {
     cw_figure_t *figs; /**< owned */
     size_t nfigs;
-    const char *scope;             /**< "national" or the area (borrowed) */
-    const char *const *prio;       /**< prioritised areas in the scope (borrowed) */
+    const char *scope;       /**< "national" or the area (borrowed) */
+    const char *const *prio; /**< prioritised areas in the scope (borrowed) */
     size_t nprio;
     const char *one[1];
 } cw_board_t;
@@ -26,7 +26,7 @@ typedef struct cw_board {
  * @param r aggregates (borrowed; must outlive rep)
  */
 void cw_board_compute(cw_board_t *rep, cw_aggread_t *r, const char *area, cw_day_t D,
-                       const cw_workdays_t *wd);
+                      const cw_workdays_t *wd);
 void cw_board_fini(cw_board_t *rep);
 
 /** @brief {"as_of", "scope", "areas_prioritised": [...], "figures": [{name, case_type, value}]} */

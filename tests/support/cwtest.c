@@ -879,6 +879,42 @@ int cwt_broker_control(const cwt_broker_t *b, const char *commands, int timeout_
 
 /* ---- kcat ------------------------------------------------------------------------------ */
 
+int cwt_encode_event(const char *textpb, void *out, size_t outsz, size_t *len)
+{
+    char in[] = "/tmp/cwt-event-XXXXXX", cmd[1024];
+    int fd = mkstemp(in);
+    if (fd < 0) {
+        say("cwt_encode_event: mkstemp: %s", strerror(errno));
+        return -1;
+    }
+    close(fd);
+    if (!write_file(in, textpb, strlen(textpb))) {
+        unlink(in);
+        return -1;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "protoc --encode=casewatch.v1.Event -I " CW_SOURCE_DIR "/proto " CW_SOURCE_DIR
+             "/proto/casewatch/v1/events.proto < %s",
+             in);
+    int rc = cwt_run_capture(cmd, out, outsz, len);
+    unlink(in);
+    if (rc != 0) {
+        say("cwt_encode_event: protoc could not encode: %s", textpb);
+        return -1;
+    }
+    return 0;
+}
+
+int cwt_publish_event(const cwt_broker_t *b, const char *topic, const char *key,
+                      const char *textpb)
+{
+    char buf[8192];
+    size_t len = 0;
+    if (cwt_encode_event(textpb, buf, sizeof(buf), &len) != 0)
+        return -1;
+    return cwt_kcat_produce(b, topic, key, buf, len);
+}
+
 int cwt_kcat_produce(const cwt_broker_t *b, const char *topic, const char *key, const void *bytes,
                      size_t len)
 {

@@ -160,6 +160,16 @@ int cwt_kcat_produce(const cwt_broker_t *b, const char *topic, const char *key, 
  */
 int cwt_kcat_count(const cwt_broker_t *b, const char *topic, int timeout_ms);
 
+/**
+ * @brief Encode one casewatch.v1.Event given in protobuf text format (protoc --encode) into
+ * out (at least 8 KiB); *len receives its size. 0, or -1 (printed).
+ */
+int cwt_encode_event(const char *textpb, void *out, size_t outsz, size_t *len);
+
+/** @brief cwt_encode_event() then cwt_kcat_produce() with key. 0, or -1 (printed). */
+int cwt_publish_event(const cwt_broker_t *b, const char *topic, const char *key,
+                      const char *textpb);
+
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 /** @brief Poll pred(arg) until true (returns true) or timeout_ms passes (returns false). */
