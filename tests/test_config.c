@@ -165,6 +165,96 @@ static void test_reload_diff(void)
     cw_config_free(b);
 }
 
+static void test_admin(void)
+{
+    char err[4096];
+    write_file(MINIMAL);
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->admin_listen, "127.0.0.1:8089"); /* loopback by default */
+    CU_ASSERT_PTR_NULL(c->admin_token);
+    CU_ASSERT_EQUAL(c->admin_ready_max_lag, 10000);
+    cw_config_free(c);
+
+    /* beyond loopback without a token: refused, naming the line */
+    write_file(MINIMAL "[admin]\nlisten = 0.0.0.0:8089\n");
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ".ini:7: [admin] listen: 0.0.0.0:8089 is reachable"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "token"));
+    write_file(MINIMAL "[admin]\nlisten = [::]:8089\n");
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    /* with one it is allowed; a short token is not */
+    write_file(MINIMAL "[admin]\nlisten = 0.0.0.0:8089\ntoken = 0123456789abcdef\n");
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c);
+    cw_config_free(c);
+    write_file(MINIMAL "[admin]\ntoken = short\n");
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ":7: [admin] token: expected at least 16 characters"));
+    /* malformed addresses */
+    const char *bad[] = {"localhost", "127.0.0.1:", "127.0.0.1:99999", "::1:80", "[::1]80", NULL};
+    for (int i = 0; bad[i]; i++) {
+        char text[512];
+        snprintf(text, sizeof(text), MINIMAL "[admin]\nlisten = %s\n", bad[i]);
+        write_file(text);
+        CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, ":7: [admin] listen: expected HOST:PORT"));
+    }
+    /* off, and an IPv6 loopback */
+    write_file(MINIMAL "[admin]\nlisten = off\n");
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c);
+    cw_config_free(c);
+    write_file(MINIMAL "[admin]\nlisten = [::1]:9000\n");
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c);
+    cw_config_free(c);
+    char host[64];
+    int port;
+    CU_ASSERT_EQUAL(cw_listen_parse("[::1]:9000", host, sizeof(host), &port), CW_OK);
+    CU_ASSERT_STRING_EQUAL(host, "::1");
+    CU_ASSERT_EQUAL(port, 9000);
+    CU_ASSERT(cw_host_is_loopback("127.0.0.2"));
+    CU_ASSERT(cw_host_is_loopback("::1"));
+    CU_ASSERT(!cw_host_is_loopback("10.0.0.1"));
+    CU_ASSERT(!cw_host_is_loopback("0.0.0.0"));
+
+    /* token_file: first line; both token and token_file is an error */
+    char tf[300];
+    snprintf(tf, sizeof(tf), "/tmp/cw-test-token-%d", (int)getpid());
+    FILE *f = fopen(tf, "w");
+    fputs("file-token-0123456789\nsecond line\n", f);
+    fclose(f);
+    char text[1024];
+    snprintf(text, sizeof(text), MINIMAL "[admin]\ntoken_file = %s\n", tf);
+    write_file(text);
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->admin_token, "file-token-0123456789");
+    /* the token is reloadable (rotation): applied from a new config */
+    snprintf(text, sizeof(text), MINIMAL "[admin]\ntoken = rotated-token-0123456789\n");
+    write_file(text);
+    cw_config_t *n = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+    cw_config_apply_reloadable(c, n);
+    CU_ASSERT_STRING_EQUAL(c->admin_token, "rotated-token-0123456789");
+    cw_config_free(n);
+    cw_config_free(c);
+    snprintf(text, sizeof(text), MINIMAL "[admin]\ntoken = x0123456789abcdef\ntoken_file = %s\n",
+             tf);
+    write_file(text);
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not both"));
+    unlink(tf);
+    snprintf(text, sizeof(text), MINIMAL "[admin]\ntoken_file = %s\n", tf);
+    write_file(text);
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[admin] token_file: cannot open"));
+    write_file(MINIMAL "[admin]\nfrobnicate = 1\n");
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ":7: [admin] unknown key \"frobnicate\""));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -176,6 +266,7 @@ int main(void)
     CU_add_test(s, "every error in a file is reported", test_all_errors_reported);
     CU_add_test(s, "missing file", test_missing_file);
     CU_add_test(s, "reload: static keys reported, reloadable applied", test_reload_diff);
+    CU_add_test(s, "[admin]: loopback by default, token required beyond it", test_admin);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
