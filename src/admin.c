@@ -131,14 +131,21 @@ typedef struct dbreq {
     char *area;
     cw_day_t day;
     char *key;
-    bool ack; /* DB_ACTION: (un)acknowledge to apply in memory on success */
+    bool detached; /* the client hung up: req is ours to free, not to answer */
+    bool ack;      /* DB_ACTION: (un)acknowledge to apply in memory on success */
     bool set_ack;
 } dbreq_t;
 
+/* The client went away before its answer. libevent either frees the request with the
+ * connection (when we are closing the server) or detaches it, leaving it to us (a client
+ * that hung up): then it must be freed when the answer comes. */
 static void on_request_gone(struct evhttp_connection *conn, void *arg)
 {
     dbreq_t *q = arg;
-    q->req = NULL;
+    if (q->req && !evhttp_request_get_connection(q->req))
+        q->detached = true;
+    else
+        q->req = NULL;
 }
 
 static void dbreq_free(dbreq_t *q)
@@ -154,7 +161,10 @@ static void dbreq_free(dbreq_t *q)
 /* the answer is ready (or failed): reply if the client is still there */
 static void dbreq_finish(dbreq_t *q, int code, json_object *body)
 {
-    if (q->req) {
+    if (q->req && q->detached) {
+        evhttp_request_free(q->req);
+        json_object_put(body);
+    } else if (q->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(q->req), NULL, NULL);
         reply_json(q->req, code, body);
     } else {
@@ -862,9 +872,15 @@ static void sse_remove(sse_client_t *c)
     free(c);
 }
 
+/* A stream ended: the client hung up (libevent detached the request: ending the reply frees
+ * it), or the server is closing or dropped the client (the connection frees it). */
 static void on_sse_close(struct evhttp_connection *conn, void *arg)
 {
-    sse_remove(arg);
+    sse_client_t *c = arg;
+    struct evhttp_request *req = c->req;
+    sse_remove(c);
+    if (!evhttp_request_get_connection(req))
+        evhttp_send_reply_end(req);
 }
 
 /* send to one client; a client that stopped reading is disconnected */
