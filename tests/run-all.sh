@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev kcat postgresql
-      protobuf-compiler python3-protobuf valgrind systemd"
+      protobuf-compiler python3-protobuf valgrind systemd chromium chromium-driver"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -37,6 +37,6 @@ echo "== ASan/UBSan build: unit suites and the ingest integration suite"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -R test_it_ingest
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -R 'test_it_(ingest|admin)'
 
 echo "== all tests passed"
