@@ -255,6 +255,45 @@ static void test_admin(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, ":7: [admin] unknown key \"frobnicate\""));
 }
 
+/* TLS and SASL for Kafka, sslmode for PostgreSQL: passed through unchanged */
+static void test_tls_sasl_pass_through(void)
+{
+    write_file("[postgres]\n"
+               "conninfo = host=db.example port=5432 sslmode=verify-full sslrootcert=/etc/ca.pem\n"
+               "[kafka]\n"
+               "bootstrap.servers = k1:9093\n"
+               "group.id = g\n"
+               "security.protocol = SASL_SSL\n"
+               "sasl.mechanisms = SCRAM-SHA-512\n"
+               "sasl.username = casewatch\n"
+               "sasl.password = secret\n"
+               "ssl.ca.location = /etc/ssl/certs/ca-certificates.crt\n");
+    char err[4096];
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c->pg_conninfo, "sslmode=verify-full sslrootcert=/etc/ca.pem"));
+    for (int consumer = 0; consumer < 2; consumer++) {
+        rd_kafka_conf_t *k = cw_config_kafka_conf(c, consumer, NULL, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+        const char *want[][2] = {{"security.protocol", "sasl_ssl"},
+                                 {"sasl.mechanisms", "SCRAM-SHA-512"},
+                                 {"sasl.username", "casewatch"},
+                                 {"ssl.ca.location", "/etc/ssl/certs/ca-certificates.crt"}};
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+            char v[256];
+            size_t n = sizeof(v);
+            CU_ASSERT_EQUAL(rd_kafka_conf_get(k, want[i][0], v, &n), RD_KAFKA_CONF_OK);
+            CU_ASSERT_STRING_EQUAL(v, want[i][1]);
+        }
+        rd_kafka_conf_destroy(k);
+    }
+    cw_config_free(c);
+    /* a mechanism librdkafka does not know stops startup at its line */
+    write_file(MINIMAL "security.protocol = carrier_pigeon\n");
+    CU_ASSERT_PTR_NULL(cw_config_load(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ".ini:6: [kafka] security.protocol"));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -267,6 +306,7 @@ int main(void)
     CU_add_test(s, "missing file", test_missing_file);
     CU_add_test(s, "reload: static keys reported, reloadable applied", test_reload_diff);
     CU_add_test(s, "[admin]: loopback by default, token required beyond it", test_admin);
+    CU_add_test(s, "TLS/SASL and sslmode pass through", test_tls_sasl_pass_through);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
