@@ -4,6 +4,7 @@
  * (every permutation of a case's events gives the same state), pack/load round trips and
  * per-partition drop.
  */
+#include "casewatch/alerts.h"
 #include "casewatch/casebook.h"
 #include "casewatch/workdays.h"
 #include "cwevents.h"
@@ -520,6 +521,127 @@ static void test_drop_partitions_many(void)
     cw_casebook_destroy(cb);
 }
 
+/* ------------------------------------------------------------------ regressions (issue [F]) */
+
+/* A storm of fresh ids on one case: the per-case arrays stop at CW_CASE_ENTRIES_MAX, the rest
+ * are "too_many_entries" anomalies. Before the cap, the uint16_t counts wrapped after 65 535
+ * entries (70 002 children read as 4 466, the others leaked) and each insertion was O(n). */
+static void test_entries_capped(void)
+{
+    enum { N = 70000 };
+    cw_casebook_t *cb = cw_casebook_new();
+    anom_log_t an = {0};
+    tev_t *o = opened("c", T0, CARE, "a", 2);
+    apply(cb, o, NULL, &an);
+    free(o);
+    char id[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "x%05d", i);
+        tev_t *x = child_added("c", T0 + DAY, id);
+        apply(cb, x, NULL, &an);
+        free(x);
+    }
+    cw_case_t *c = cw_casebook_find(cb, "c");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->nchildren, CW_CASE_ENTRIES_MAX);
+    CU_ASSERT_EQUAL(an.n, N + 2 - CW_CASE_ENTRIES_MAX);
+    CU_ASSERT_STRING_EQUAL(an.kinds[0], "too_many_entries");
+    CU_ASSERT_EQUAL(c->event_count, N + 1);
+    /* a full case still takes facts about the entries it holds */
+    tev_t *x = seen("c", T0 + 2 * DAY, "k1", true);
+    apply(cb, x, NULL, NULL);
+    free(x);
+    CU_ASSERT_STRING_EQUAL(c->children[0].child_id, "k1");
+    CU_ASSERT_EQUAL(c->children[0].in_person_ms, T0 + 2 * DAY);
+    /* and round-trips whole */
+    size_t len;
+    uint8_t *st = cw_casebook_pack(cb, c, &len);
+    cw_casebook_t *cb2 = cw_casebook_new();
+    cw_case_t *c2 = cw_casebook_load(cb2, "c", 0, st, len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    CU_ASSERT_EQUAL(c2->nchildren, CW_CASE_ENTRIES_MAX);
+    free(st);
+    cw_casebook_destroy(cb2);
+    cw_casebook_destroy(cb);
+}
+
+/* 70 000 extensions of one report: the count saturates at 65 535 instead of wrapping to 0,
+ * which made an extended report count as never extended (and its due date the original). */
+static void test_extensions_saturate(void)
+{
+    cw_casebook_t *cb = cw_casebook_new();
+    tev_t *x = report_ordered("c", T0, "r", S7, T0 + 10 * DAY);
+    apply(cb, x, NULL, NULL);
+    free(x);
+    for (int i = 1; i <= 70000; i++) {
+        x = report_ext("c", T0 + i, "r", T0 + 20 * DAY + i);
+        apply(cb, x, NULL, NULL);
+        free(x);
+    }
+    cw_case_t *c = cw_casebook_find(cb, "c");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->reports[0].extensions, UINT16_MAX);
+    CU_ASSERT_EQUAL(cw_report_due_ms(&c->reports[0]), T0 + 20 * DAY + 70000);
+    cw_casebook_destroy(cb);
+}
+
+/* Two children whose 128-byte ids differ only in the last byte get two alerts. The obligation
+ * subject was an 80-byte buffer (and the dedup key 256 bytes): both ids were cut to the same
+ * 79 bytes, so one alert stood for both and flipped between them. */
+static void test_long_ids_distinct_alerts(void)
+{
+    char k1[CW_EVENT_ID_MAX + 1], k2[CW_EVENT_ID_MAX + 1];
+    memset(k1, 'L', CW_EVENT_ID_MAX);
+    k1[CW_EVENT_ID_MAX] = '\0';
+    memcpy(k2, k1, sizeof(k1));
+    k1[CW_EVENT_ID_MAX - 1] = '1';
+    k2[CW_EVENT_ID_MAX - 1] = '2';
+    char case_id[CW_EVENT_ID_MAX + 1];
+    memset(case_id, 'C', CW_EVENT_ID_MAX); /* the longest case id too: the key is whole */
+    case_id[CW_EVENT_ID_MAX] = '\0';
+    char *kids[] = {k1, k2};
+
+    cw_casebook_t *cb = cw_casebook_new();
+    cw_rules_t *r = cw_rules_defaults();
+    cw_alerts_t *a = cw_alerts_new();
+    cw_workdays_t *wd = cw_workdays_new();
+    tev_t *x = opened(case_id, T0, CARE, "a", 0);
+    x->u.open.child_ids = kids;
+    x->u.open.n_child_ids = 2;
+    apply(cb, x, NULL, NULL);
+    free(x);
+    x = allocated(case_id, T0 + DAY, WORKER, "w1");
+    apply(cb, x, NULL, NULL);
+    free(x);
+    cw_case_t *c = cw_casebook_find(cb, case_id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    /* 60 days on, neither child seen: two firing alerts, each naming its whole child id */
+    cw_alerts_evaluate_case(a, r, cb, c, wd, NULL, NULL, T0 + 60 * DAY, NULL);
+    char key1[512], key2[512];
+    snprintf(key1, sizeof(key1), "child_not_seen|%s|%s", case_id, k1);
+    snprintf(key2, sizeof(key2), "child_not_seen|%s|%s", case_id, k2);
+    const cw_alert_t *a1 = cw_alerts_find(a, key1), *a2 = cw_alerts_find(a, key2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a2);
+    CU_ASSERT(a1 != a2);
+    CU_ASSERT_STRING_EQUAL(a1->subject, k1);
+    CU_ASSERT_STRING_EQUAL(a2->subject, k2);
+    CU_ASSERT_EQUAL(a1->state, CW_ALERT_FIRING);
+    CU_ASSERT_EQUAL(a2->state, CW_ALERT_FIRING);
+    /* the first child seen: its alert resolves, the other's stays firing */
+    x = seen(case_id, T0 + 61 * DAY, k1, true);
+    apply(cb, x, NULL, NULL);
+    free(x);
+    cw_alerts_evaluate_case(a, r, cb, c, wd, NULL, NULL, T0 + 61 * DAY, NULL);
+    CU_ASSERT_PTR_NULL(cw_alerts_find(a, key1));
+    a2 = cw_alerts_find(a, key2);
+    CU_ASSERT(a2 != NULL && a2->state == CW_ALERT_FIRING);
+    cw_workdays_destroy(wd);
+    cw_alerts_destroy(a);
+    cw_rules_free(r);
+    cw_casebook_destroy(cb);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -542,6 +664,11 @@ int main(void)
                 test_order_independence);
     CU_add_test(s, "pack / load round trip", test_pack_load_round_trip);
     CU_add_test(s, "drop partitions keeps the rest findable", test_drop_partitions_many);
+    CU_add_test(s, "fresh ids beyond CW_CASE_ENTRIES_MAX: anomalies, no wrap",
+                test_entries_capped);
+    CU_add_test(s, "report extensions saturate, never wrap", test_extensions_saturate);
+    CU_add_test(s, "128-byte ids sharing a prefix: distinct alerts",
+                test_long_ids_distinct_alerts);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
