@@ -147,6 +147,7 @@ struct cw_pipeline {
     bool load_inflight;
     bool paused;
     bool republished; /* unpublished dead letters were re-sent after start */
+    bool rescan_done; /* the start's re-send covered the first load's partitions too */
     char *fatal;
 
     batch_t *building;
@@ -414,6 +415,48 @@ static void load_areas_result(void *arg, const PGresult *res)
     }
 }
 
+static void republish_result(void *arg, const PGresult *res);
+static void republish_alerts_result(void *arg, const PGresult *res);
+static bool is_leader(const cw_pipeline_t *p);
+
+static void rescan_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    if (err && err != CW_ERR_AGAIN)
+        cw_log_warn("pipeline: looking for unconfirmed outputs failed: [%s] %s", sqlstate, msg);
+}
+
+/* Partitions just taken over may hold outputs their previous owner committed but never saw
+ * confirmed (it was killed, or lost its broker): send them again, same ids. */
+static void republish_owned(cw_pipeline_t *p)
+{
+    if (p->rescan_done) { /* the start's re-send of everything already did */
+        p->rescan_done = false;
+        return;
+    }
+    cw_pgarray_t parts, topics;
+    cw_pgarray_init(&parts);
+    cw_pgarray_init(&topics);
+    for (int i = 0; i < p->nslots; i++) {
+        cw_pgarray_add_int(&parts, p->slots[i].partition);
+        cw_pgarray_add_text(&topics, p->slots[i].topic);
+    }
+    char *pa = cw_pgarray_finish(&parts), *ta = cw_pgarray_finish(&topics);
+    cw_store_job_t *job = cw_store_job_new(rescan_done, p);
+    cw_store_job_add(job,
+                     "SELECT reason, detail, topic, kpartition, koffset, msg_key, payload "
+                     "FROM dead_letters WHERE published_at IS NULL AND publish_error IS NULL "
+                     "AND kpartition = ANY($1::int[]) AND topic = ANY($2::text[]) ORDER BY id",
+                     2, (char *[]){cw_strdup(pa), ta}, republish_result);
+    cw_store_job_add(job,
+                     "SELECT o.alert_id, o.msg_key, o.payload FROM alert_outbox o JOIN alerts a "
+                     "USING (dedup_key) WHERE o.sent_at IS NULL AND NOT o.silenced AND "
+                     "(a.kpartition = ANY($1::int[]) OR (a.kpartition = -1 AND $2::bool)) "
+                     "ORDER BY o.created_at",
+                     2, (char *[]){pa, cw_strdup(is_leader(p) ? "t" : "f")},
+                     republish_alerts_result);
+    cw_store_submit(p->store, job);
+}
+
 static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     load_ctx_t *lc = arg;
@@ -450,6 +493,7 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
                 "consuming from the offsets stored in PostgreSQL",
                 p->nslots, cw_casebook_count(p->book), cw_alerts_count(p->alerts, 0));
     set_state(p, P_RUNNING);
+    republish_owned(p);
     /* loading decoded every case through temporary buffers (text results, unescaped bytea,
      * unpacked protobuf): give that heap back, or RSS stays ~2x the state it holds */
     malloc_trim(0);
@@ -1847,8 +1891,8 @@ static void republish_result(void *arg, const PGresult *res)
         PQfreemem(val);
     }
     if (PQntuples(res))
-        cw_log_info("pipeline: re-publishing %d dead letter(s) not confirmed before the last "
-                    "stop",
+        cw_log_info("pipeline: re-publishing %d dead letter(s) not confirmed by their "
+                    "sender",
                     PQntuples(res));
 }
 
@@ -1862,8 +1906,8 @@ static void republish_alerts_result(void *arg, const PGresult *res)
         PQfreemem(val);
     }
     if (PQntuples(res))
-        cw_log_info("pipeline: re-publishing %d alert notification(s) not confirmed before the "
-                    "last stop (same alert ids)",
+        cw_log_info("pipeline: re-publishing %d alert notification(s) not confirmed by "
+                    "their sender (same alert ids)",
                     PQntuples(res));
 }
 
@@ -1887,6 +1931,7 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
     if (state == CW_OK) {
         if (!p->republished) {
             p->republished = true;
+            p->rescan_done = true;
             cw_store_job_t *job = cw_store_job_new(republish_done, p);
             cw_store_job_add0(job,
                               "SELECT reason, detail, topic, kpartition, koffset, msg_key, "
