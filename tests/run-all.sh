@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # tests/run-all.sh — install what the tests need, build casewatch twice (release with
 # -Werror; ASan/UBSan) and run every ctest suite: unit, integration (private PostgreSQL +
-# embedded broker), crash test. Valgrind runs the unit suites. This is the README's test
-# command and what .ci/run calls. Runs as root on a fresh Debian 12.
+# embedded broker), crash, fault and security suites; valgrind on the unit suites; then the
+# libFuzzer harnesses for a bounded time. This is the README's test command and what .ci/run
+# calls. Runs as root on a fresh Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev kcat postgresql
-      protobuf-compiler python3-protobuf valgrind systemd chromium chromium-driver"
+      protobuf-compiler python3-protobuf valgrind systemd chromium chromium-driver
+      clang libclang-rt-14-dev"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -38,5 +40,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_WERROR=O
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -R 'test_it_(ingest|admin)'
+
+echo "== libFuzzer harnesses under ASan/UBSan (60 s each)"
+tests/fuzz/run.sh 60
 
 echo "== all tests passed"
