@@ -400,13 +400,15 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
     t->repeat = repeat;
     t->at = now;
     /* the same alert's same transition always gets the same id: rule, subject, the due time
-     * that defines this occurrence, the state it reached, and the repeat number */
+     * that defines this occurrence, the state it reached, and the repeat number. pending_ms
+     * and origin (the event that began it) identify the occurrence: a case reopened after its
+     * alert resolved starts a new occurrence with new ids, even when the clock has not moved
+     * in between (late events on the event clock) */
     char idsrc[512];
-    /* pending_ms is when this occurrence began: a case reopened after its alert resolved
-     * starts a new occurrence with new ids */
-    snprintf(idsrc, sizeof(idsrc), "%s|%lld|%lld|%s|%s|%u", x->dedup_key,
-             (long long)x->pending_ms, (long long)x->due_ms, cw_alert_state_name(x->state),
-             cw_resolution_name(x->resolution), repeat ? x->notify_count : 0);
+    snprintf(idsrc, sizeof(idsrc), "%s|%lld|%llx|%lld|%s|%s|%u", x->dedup_key,
+             (long long)x->pending_ms, (unsigned long long)x->origin, (long long)x->due_ms,
+             cw_alert_state_name(x->state), cw_resolution_name(x->resolution),
+             repeat ? x->notify_count : 0);
     snprintf(t->alert_id, sizeof(t->alert_id), "a%016llx",
              (unsigned long long)cw_casebook_hash(idsrc));
 }
@@ -487,6 +489,7 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         x->threshold = o->threshold;
         x->state = CW_ALERT_PENDING;
         x->pending_ms = now; /* when this occurrence began (it may fire at once) */
+        x->origin = cause && cause->event_id ? cw_casebook_hash(cause->event_id) : 0;
         set_cause(x, cause);
         insert(a, x);
         transition(a, r, x, 0, false, false, now);

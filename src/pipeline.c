@@ -395,6 +395,7 @@ static void load_alerts_result(void *arg, const PGresult *res)
             if (!strcmp(cw_case_type_name(t), PQgetvalue(res, r, 23)))
                 x.case_type = (uint8_t)t;
         x.rule_version = (uint32_t)strtoul(PQgetvalue(res, r, 24), NULL, 10);
+        x.origin = (uint64_t)parse_i64(PQgetvalue(res, r, 25));
         cw_alerts_load(p->alerts, &x);
     }
 }
@@ -520,7 +521,7 @@ static const char SQL_ALERTS_READ[] =
     MS("pending_at") ", " MS("firing_at") ", " MS("notified_at") ", notify_count,"
     " coalesce(value, 0), coalesce(threshold, 0), coalesce(cause_event_id, ''),"
     " coalesce(cause_topic, ''), coalesce(cause_partition, 0), coalesce(cause_offset, 0),"
-    " acknowledged, silenced, severity, coalesce(case_type, ''), rule_version "
+    " acknowledged, silenced, severity, coalesce(case_type, ''), rule_version, origin "
     "FROM alerts WHERE state IN ('pending', 'firing')"
     " AND (kpartition = ANY($1::int[]) OR kpartition = -1)";
 static const char SQL_AREAS_READ[] =
@@ -1399,17 +1400,17 @@ static const char SQL_ALERTS_UPSERT[] =
     "INSERT INTO alerts AS a (dedup_key, rule, rule_version, family, severity, state,"
     " resolution, case_id, subject, court_area, worker_id, case_type, kpartition, armed_at,"
     " due_at, pending_at, firing_at, resolved_at, notified_at, notify_count, value, threshold,"
-    " cause_event_id, cause_topic, cause_partition, cause_offset, silenced) "
+    " cause_event_id, cause_topic, cause_partition, cause_offset, silenced, origin) "
     "SELECT k, r, v, f, sv, st, NULLIF(rs, ''), NULLIF(c, ''), sb, NULLIF(ar, ''),"
     " NULLIF(w, ''), NULLIF(ty, ''), kp, cw_ms(t1), cw_ms(t2), cw_ms(t3), cw_ms(t4), cw_ms(t5),"
-    " cw_ms(t6), nc, val, thr, NULLIF(ce, ''), NULLIF(ct, ''), cp, co, si "
+    " cw_ms(t6), nc, val, thr, NULLIF(ce, ''), NULLIF(ct, ''), cp, co, si, og "
     "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],"
     " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[],"
     " $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[],"
     " $20::int[], $21::float8[], $22::float8[], $23::text[], $24::text[], $25::int[],"
-    " $26::bigint[], $27::bool[])"
+    " $26::bigint[], $27::bool[], $28::bigint[])"
     " AS u(k, r, v, f, sv, st, rs, c, sb, ar, w, ty, kp, t1, t2, t3, t4, t5, t6, nc, val, thr,"
-    "      ce, ct, cp, co, si) "
+    "      ce, ct, cp, co, si, og) "
     "ON CONFLICT (dedup_key) DO UPDATE SET rule_version = excluded.rule_version,"
     " severity = excluded.severity, state = excluded.state, resolution = excluded.resolution,"
     " case_type = excluded.case_type, kpartition = excluded.kpartition,"
@@ -1419,7 +1420,7 @@ static const char SQL_ALERTS_UPSERT[] =
     " value = excluded.value, threshold = excluded.threshold,"
     " cause_event_id = excluded.cause_event_id, cause_topic = excluded.cause_topic,"
     " cause_partition = excluded.cause_partition, cause_offset = excluded.cause_offset,"
-    " silenced = excluded.silenced, updated_at = now(),"
+    " silenced = excluded.silenced, origin = excluded.origin, updated_at = now(),"
     /* a new occurrence of a resolved alert starts unacknowledged */
     " acknowledged = a.acknowledged AND NOT (a.state = 'resolved' AND excluded.state <> "
     "'resolved')";
@@ -1455,8 +1456,8 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     if (!n)
         return;
     log_transitions(p);
-    cw_pgarray_t a[27], h[10], o[5];
-    for (int i = 0; i < 27; i++)
+    cw_pgarray_t a[28], h[10], o[5];
+    for (int i = 0; i < 28; i++)
         cw_pgarray_init(&a[i]);
     for (int i = 0; i < 10; i++)
         cw_pgarray_init(&h[i]);
@@ -1522,6 +1523,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             cw_pgarray_add_int(&a[24], x->cause_partition);
             cw_pgarray_add_int(&a[25], x->cause_offset);
             cw_pgarray_add_text(&a[26], x->silenced ? "t" : "f");
+            cw_pgarray_add_int(&a[27], (int64_t)x->origin);
         }
         nhist++;
         cw_pgarray_add_text(&h[0], t[i].alert_id);
@@ -1555,13 +1557,13 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         }
     }
     free(latest);
-    char *v[27];
-    for (int i = 0; i < 27; i++)
+    char *v[28];
+    for (int i = 0; i < 28; i++)
         v[i] = cw_pgarray_finish(&a[i]);
     if (a[0].n)
-        cw_store_job_add(job, SQL_ALERTS_UPSERT, 27, v, NULL);
+        cw_store_job_add(job, SQL_ALERTS_UPSERT, 28, v, NULL);
     else
-        for (int i = 0; i < 27; i++)
+        for (int i = 0; i < 28; i++)
             free(v[i]);
     for (int i = 0; i < 10; i++)
         v[i] = cw_pgarray_finish(&h[i]);

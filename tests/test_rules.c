@@ -848,6 +848,48 @@ static void test_refire_after_reopen_has_new_id(void)
     fx_fini(&f);
 }
 
+/* The same, with the clock standing still (late events on the event clock): close and reopen
+ * evaluated at one clock time still give the second occurrence its own ids. */
+static void test_refire_at_the_same_clock_has_new_id(void)
+{
+    fx_t f;
+    fx_init(&f);
+    char key[256], fire1[24], res1[24];
+    key_of(key, sizeof(key), &f, CW_RULE_CARE_26W, "c1", "");
+    su_care(&f);
+    int64_t now = D(300);
+    cw_cause_t cause = {.topic = "t"};
+    eval(&f, "c1", now);
+    const cw_transition_t *t = tr_last(&f, key);
+    CU_ASSERT_FATAL(t && t->alert.state == CW_ALERT_FIRING);
+    snprintf(fire1, sizeof(fire1), "%s", t->alert_id);
+    tev_t *x = closed("c1", D(183));
+    put(&f, x);
+    cause.event_id = x->id;
+    eval_cause(&f, "c1", now, &cause);
+    free(x);
+    t = tr_last(&f, key);
+    CU_ASSERT_FATAL(t && t->alert.state == CW_ALERT_RESOLVED);
+    snprintf(res1, sizeof(res1), "%s", t->alert_id);
+    x = reopened("c1", D(184));
+    put(&f, x);
+    cause.event_id = x->id;
+    eval_cause(&f, "c1", now, &cause);
+    free(x);
+    t = tr_last(&f, key);
+    CU_ASSERT_FATAL(t && t->alert.state == CW_ALERT_FIRING);
+    CU_ASSERT_STRING_NOT_EQUAL(t->alert_id, fire1);
+    x = closed("c1", D(185));
+    put(&f, x);
+    cause.event_id = x->id;
+    eval_cause(&f, "c1", now, &cause);
+    free(x);
+    t = tr_last(&f, key);
+    CU_ASSERT_FATAL(t && t->alert.state == CW_ALERT_RESOLVED);
+    CU_ASSERT_STRING_NOT_EQUAL(t->alert_id, res1);
+    fx_fini(&f);
+}
+
 /* ------------------------------------------------------------------ tests: s32 extension */
 
 /* (g) timetable_extended adds its weeks to the care_26_weeks deadline (and its warning). */
@@ -1568,6 +1610,8 @@ int main(void)
     CU_add_test(s, "alert ids: deterministic, distinct per transition", test_deterministic_ids);
     CU_add_test(s, "alert ids: re-firing after a reopen is a new id",
                 test_refire_after_reopen_has_new_id);
+    CU_add_test(s, "alert ids: a reopen at the same clock time is a new id",
+                test_refire_at_the_same_clock_has_new_id);
     CU_add_test(s, "s32 extension before the due time moves it", test_s32_extension_before_due);
     CU_add_test(s, "s32 extension after firing clears it", test_s32_extension_after_firing);
     CU_add_test(s, "a relisted first hearing moves the letter deadline",

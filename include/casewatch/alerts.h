@@ -42,6 +42,7 @@ typedef struct cw_alert {
     char *case_id, *subject, *area, *worker; /**< "" when not applicable */
     int32_t partition;                       /**< owning partition (case alerts), -1 else */
     int64_t armed_ms, due_ms, pending_ms, firing_ms, resolved_ms, notified_ms;
+    uint64_t origin; /**< hash of the event that began this occurrence (0 = none) */
     uint32_t notify_count, rule_version;
     double value, threshold;
     char *cause_event_id, *cause_topic;
