@@ -31,15 +31,7 @@ static char tmp[256], cfg_path[512], log_path[512], manifest[512];
 
 static bool wait_scalar(const char *sql, long long want, int timeout_ms)
 {
-    long long got = -2;
-    for (int waited = 0; waited <= timeout_ms; waited += 250) {
-        got = cwt_pg_scalar(&pg, sql);
-        if (got == want)
-            return true;
-        usleep(250000);
-    }
-    fprintf(stderr, "\n%s: wanted %lld, got %lld\n", sql, want, got);
-    return false;
+    return cwt_pg_wait_scalar(&pg, sql, want, timeout_ms);
 }
 
 static int suite_init(void)

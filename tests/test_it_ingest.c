@@ -26,15 +26,7 @@ static pid_t daemon_pid = -1;
 
 static bool wait_scalar(const char *sql, long long want, int timeout_ms)
 {
-    long long got = -2;
-    for (int waited = 0; waited <= timeout_ms; waited += 100) {
-        got = cwt_pg_scalar(&pg, sql);
-        if (got == want)
-            return true;
-        usleep(100000);
-    }
-    fprintf(stderr, "\n%s: wanted %lld, got %lld\n", sql, want, got);
-    return false;
+    return cwt_pg_wait_scalar(&pg, sql, want, timeout_ms);
 }
 
 /* protoc --encode a text-format event; returns its length, or -1 */

@@ -39,14 +39,7 @@ static int port, seq;
 
 static bool wait_scalar(const char *sql, long long want, int timeout_ms)
 {
-    long long got = -2;
-    for (int waited = 0; waited <= timeout_ms; waited += 100) {
-        if ((got = cwt_pg_scalar(&pg, sql)) == want)
-            return true;
-        usleep(100000);
-    }
-    fprintf(stderr, "\n%s: wanted %lld, got %lld\n", sql, want, got);
-    return false;
+    return cwt_pg_wait_scalar(&pg, sql, want, timeout_ms);
 }
 
 /* an event in text format, encoded, with extra raw bytes appended (unknown fields) */

@@ -660,6 +660,18 @@ long long cwt_pg_scalar(const cwt_pg_t *pg, const char *sql)
     return v;
 }
 
+bool cwt_pg_wait_scalar(const cwt_pg_t *pg, const char *sql, long long want, int timeout_ms)
+{
+    long long got = -2;
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        if ((got = cwt_pg_scalar(pg, sql)) == want)
+            return true;
+        usleep(100000);
+    }
+    fprintf(stderr, "\n%s: wanted %lld, got %lld\n", sql, want, got);
+    return false;
+}
+
 int cwt_pg_exec(const cwt_pg_t *pg, const char *sql)
 {
     PGconn *c = cwt_pg_connect(pg);

@@ -70,6 +70,12 @@ PGconn *cwt_pg_connect(const cwt_pg_t *pg);
  */
 long long cwt_pg_scalar(const cwt_pg_t *pg, const char *sql);
 
+/**
+ * @brief Poll cwt_pg_scalar(sql) every 100 ms until it returns want or timeout_ms passes.
+ * @returns true when it did; false after printing the query, the value wanted and the last got.
+ */
+bool cwt_pg_wait_scalar(const cwt_pg_t *pg, const char *sql, long long want, int timeout_ms);
+
 /** @brief Run SQL (several statements allowed) on a fresh connection; 0, or -1 printed. */
 int cwt_pg_exec(const cwt_pg_t *pg, const char *sql);
 
