@@ -1,20 +1,29 @@
 /*
  * pipeline.c — the exactly-once ingest loop of casewatchd.
  *
- * Owns the consumer, store, publisher and casebook, the owned partition slots, the batch
- * being built and the batch being committed. States:
+ * Owns the consumer, the stores (a main connection and two batch connections), publisher and
+ * casebook, the owned partition slots, the batch being built and the batches being committed.
+ * States:
  *
  *   IDLE     no partitions owned (before the first assignment, between revoke and assign)
  *   LOADING  partitions owned; their offsets and cases are being read from PostgreSQL; the
  *            consumer is unassigned or paused and anything it hands over is ignored
- *   RUNNING  consuming into batches, committing one transaction at a time
- *   REVOKING the group took the partitions: finish the batch in flight, then let go
+ *   RUNNING  consuming into batches; commits go in batch order, at most two in flight
+ *   REVOKING the group took the partitions: finish the batches in flight, then let go
  *   STOPPING shutting down
  *
  * A batch commit takes two round trips: (1) BEGIN + insert into event_log returning which
  * events are new, (2) the case rows of the cases those events changed, dead letters, offset
  * advance (fenced) and COMMIT. Memory is updated between the two; if anything fails the
  * memory is discarded and reloaded from PostgreSQL, the durable truth.
+ *
+ * Two batches may be in flight, on two batch connections: while the oldest commits (its
+ * round trip 2), the next one's events go in on the other connection (round trip 1; an event
+ * id the first batch also holds waits there for its outcome) and are applied to memory on top
+ * of the first. The second's commit is sent only once the first's has succeeded; if the first
+ * fails, the second is rolled back and everything reloads. So commits stay in batch order and
+ * memory never runs ahead of what the database will hold, while the database works on two
+ * batches at once and the daemon applies one while the other commits.
  */
 #include "casewatch/pipeline.h"
 #include "casewatch/aggread.h"
@@ -34,6 +43,7 @@
 
 #include "casewatch/pbjson.h"
 
+#include <arpa/inet.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +113,12 @@ typedef struct out_alert {
 } out_alert_t;
 
 typedef struct batch {
+    struct cw_pipeline *p;
+    cw_store_t *store;    /* the connection its transaction runs on */
+    int phase;            /* 0 building, 1 events sent, 2 applied (commit sent or held) */
+    cw_store_job_t *held; /* its commit, built while the batch before it was committing */
+    bool abandoned;       /* dropped by a resync while its events were with the database */
+    int64_t commit_started;
     out_alert_t *outs; /* alert notifications committed with this batch, to publish */
     int nouts;
     anomaly_rec_t *anoms;
@@ -115,8 +131,9 @@ typedef struct batch {
     int nslots;
     bool touched;
     int64_t started_mono;
-    /* event_id set of this batch, to drop in-batch duplicates before the database sees them */
-    char **ids;
+    /* event_id set of this batch (index + 1 into evs; 0 = empty), to drop in-batch duplicates
+     * before the database sees them and to find the events it reports new */
+    int *ids;
     size_t idcap, nids;
 } batch_t;
 
@@ -145,14 +162,21 @@ struct cw_pipeline {
     uint64_t gen;     /* bumped by every assignment change: stale loads are ignored */
     bool need_load;   /* owned partitions must be (re)loaded before consuming */
     bool load_inflight;
+    bool resync_after; /* the second batch failed: resync once the first has finished */
     bool paused;
     bool republished; /* unpublished dead letters were re-sent after start */
     bool rescan_done; /* the start's re-send covered the first load's partitions too */
     char *fatal;
 
+    /* Batches: one being built from the consumer, the oldest in flight, and a second one in
+     * flight on the other batch connection: its events go in and are applied while the batch
+     * before it commits, and its own commit is sent when that one has succeeded. The batch
+     * connections run nothing else (a held commit's transaction stays open on its
+     * connection); loads, outputs and housekeeping use the main one, p->store. */
+    cw_store_t *bstore[2];
     batch_t *building;
     batch_t *inflight;
-    int64_t commit_started;
+    batch_t *next;
 
     dl_ref_t *marks; /* dead letters confirmed on the topic, to record as published */
     int nmarks, capmarks;
@@ -244,7 +268,42 @@ static void batch_free(batch_t *b)
     free(b->dls);
     free(b->part_next);
     free(b->ids);
+    if (b->held)
+        cw_store_job_drop(b->held);
     free(b);
+}
+
+/* A batch is in flight (its transaction open or committing) on either connection. */
+static bool committing(const cw_pipeline_t *p)
+{
+    return p->inflight || p->next;
+}
+
+/* Roll back the open transaction of a batch given up, on its connection, ahead of anything
+ * queued there. */
+static void rollback_on(cw_store_t *st)
+{
+    if (!cw_store_ready(st))
+        return; /* the connection is gone, and its transaction with it */
+    cw_store_job_t *job = cw_store_job_new(NULL, NULL);
+    cw_store_job_add0(job, "ROLLBACK", NULL);
+    cw_store_submit_next(st, job);
+}
+
+/* Give up the second batch in flight: its events were applied to memory (or are about to be)
+ * on top of a batch that will not commit. */
+static void abandon_next(cw_pipeline_t *p)
+{
+    batch_t *b = p->next;
+    if (!b)
+        return;
+    p->next = NULL;
+    if (b->phase == 1) { /* its events are with the database: its callback frees it */
+        b->abandoned = true;
+        return;
+    }
+    rollback_on(b->store); /* applied, commit held: the transaction is open */
+    batch_free(b);
 }
 
 static int batch_size(const batch_t *b)
@@ -260,17 +319,35 @@ static uint64_t str_hash(const char *s)
     return h;
 }
 
-/* Insert id into the batch's id set; false when it was already there. The set borrows the
- * strings from the batch's events. */
-static bool batch_id_add(batch_t *b, char *id)
+static const char *batch_ev_id(const batch_t *b, int i)
 {
+    return b->evs[i].ev.pb->event_id;
+}
+
+/* The index of the batch's event with this id, or -1. */
+static int batch_id_find(const batch_t *b, const char *id)
+{
+    if (!b->idcap)
+        return -1;
+    for (size_t j = str_hash(id) & (b->idcap - 1); b->ids[j]; j = (j + 1) & (b->idcap - 1))
+        if (!strcmp(batch_ev_id(b, b->ids[j] - 1), id))
+            return b->ids[j] - 1;
+    return -1;
+}
+
+/* Insert id, the id of the event about to become evs[nev], into the batch's id set; false
+ * when it was already there. */
+static bool batch_id_add(batch_t *b, const char *id)
+{
+    if (batch_id_find(b, id) >= 0)
+        return false;
     if ((b->nids + 1) * 2 > b->idcap) {
         size_t ncap = b->idcap ? b->idcap * 2 : 1024;
-        char **n = cw_calloc(ncap, sizeof(char *));
+        int *n = cw_calloc(ncap, sizeof(int));
         for (size_t i = 0; i < b->idcap; i++) {
             if (!b->ids[i])
                 continue;
-            size_t j = str_hash(b->ids[i]) & (ncap - 1);
+            size_t j = str_hash(batch_ev_id(b, b->ids[i] - 1)) & (ncap - 1);
             while (n[j])
                 j = (j + 1) & (ncap - 1);
             n[j] = b->ids[i];
@@ -280,12 +357,9 @@ static bool batch_id_add(batch_t *b, char *id)
         b->idcap = ncap;
     }
     size_t j = str_hash(id) & (b->idcap - 1);
-    while (b->ids[j]) {
-        if (!strcmp(b->ids[j], id))
-            return false;
+    while (b->ids[j])
         j = (j + 1) & (b->idcap - 1);
-    }
-    b->ids[j] = id;
+    b->ids[j] = b->nev + 1;
     b->nids++;
     return true;
 }
@@ -343,15 +417,19 @@ static void load_cases_result(void *arg, const PGresult *res)
     cw_pipeline_t *p = lc->p;
     if (lc->gen != p->gen)
         return;
+    /* binary results: case_id text as its bytes (zero-terminated by libpq), kpartition int4
+     * in network order, state bytea as its bytes (no hex to undo) */
     for (int r = 0; r < PQntuples(res); r++) {
-        size_t len = 0;
-        unsigned char *st = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 2), &len);
-        if (!st || !cw_casebook_load(p->book, PQgetvalue(res, r, 0),
-                                     (int32_t)atoi(PQgetvalue(res, r, 1)), st, len))
+        const char *id = PQgetvalue(res, r, 0);
+        uint32_t part = 0;
+        if (PQgetlength(res, r, 1) == 4)
+            memcpy(&part, PQgetvalue(res, r, 1), 4);
+        if (!cw_casebook_load(p->book, id, (int32_t)ntohl(part),
+                              (const uint8_t *)PQgetvalue(res, r, 2),
+                              (size_t)PQgetlength(res, r, 2)))
             cw_log_error("pipeline: case %s: stored state does not decode; it is rebuilt from "
                          "its next events only",
-                         PQgetvalue(res, r, 0));
-        PQfreemem(st);
+                         id);
     }
 }
 
@@ -500,6 +578,7 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
     malloc_trim(0);
     /* rebuild the deadlines from state; what came due while nobody watched fires now */
     evaluate_all(p);
+    malloc_trim(0); /* and what evaluating every case used on the way */
     if (alerts_waiting(p))
         event_active(p->ev_flush_now, 0, 0);
 }
@@ -532,7 +611,7 @@ static void try_load(cw_pipeline_t *p)
 {
     if (!p->need_load || p->load_inflight || p->state != P_LOADING || !cw_store_ready(p->store))
         return;
-    if (p->inflight)
+    if (committing(p))
         return; /* called again when the commit finishes */
     p->need_load = false;
     p->load_inflight = true;
@@ -562,8 +641,8 @@ static void try_load(cw_pipeline_t *p)
     cw_store_job_add(job, SQL_OFFSETS_INIT, 2, (char *[]){cw_strdup(t), cw_strdup(k)}, NULL);
     cw_store_job_add(job, SQL_OFFSETS_READ, 2, (char *[]){t, k}, load_offsets_result);
     char *uparts_text = cw_pgarray_finish(&uparts);
-    cw_store_job_add(job, SQL_CASES_READ, 1, (char *[]){cw_strdup(uparts_text)},
-                     load_cases_result);
+    cw_store_job_add_binary(job, SQL_CASES_READ, 1, (char *[]){cw_strdup(uparts_text)},
+                            load_cases_result);
     cw_store_job_add0(job, SQL_AREAS_READ, load_areas_result);
     cw_store_job_add(job, SQL_ALERTS_READ, 1, (char *[]){cw_strdup(uparts_text)},
                      load_alerts_result);
@@ -575,12 +654,14 @@ static void try_load(cw_pipeline_t *p)
 /* Drop every uncommitted thing and reload the owned partitions from PostgreSQL. */
 static void resync(cw_pipeline_t *p, const char *why)
 {
+    p->resync_after = false;
     batch_free(p->building);
     p->building = NULL;
     if (p->inflight) { /* only reached from its own failure path */
         batch_free(p->inflight);
         p->inflight = NULL;
     }
+    abandon_next(p);
     cw_casebook_clear(p->book);
     reset_alerts(p);
     p->stats.cases_in_memory = 0;
@@ -659,7 +740,7 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
 
 static void check_revoke_done(cw_pipeline_t *p)
 {
-    if (p->state != P_REVOKING || p->inflight)
+    if (p->state != P_REVOKING || committing(p))
         return;
     batch_free(p->building); /* not committable (database down): the next owner re-reads it */
     p->building = NULL;
@@ -757,7 +838,6 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
         if (b->nev == b->capev) {
             b->capev = b->capev ? b->capev * 2 : 256;
             b->evs = cw_realloc(b->evs, sizeof(batch_ev_t) * (size_t)b->capev);
-            /* the id set points into the events' protobuf strings, which do not move */
         }
         b->evs[b->nev++] = (batch_ev_t){.ev = ev, .slot = s, .offset = m->offset};
     }
@@ -780,16 +860,11 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
 /* ------------------------------------------------------------------ committing */
 
 static const char SQL_EVENTS_INSERT[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
-    "                      $6::int[], $7::bigint[]) WITH ORDINALITY"
-    "   AS t(event_id, case_id, kind, occurred_ms, topic, kpartition, koffset, ord)"
-    "), ins AS ("
-    " INSERT INTO event_log (event_id, case_id, kind, occurred_at, topic, kpartition, koffset)"
-    " SELECT event_id, case_id, kind, timestamptz 'epoch' + occurred_ms * interval '1 ms',"
-    "        topic, kpartition, koffset FROM input"
-    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-    ") SELECT input.ord FROM input JOIN ins USING (event_id)";
+    "INSERT INTO event_log (event_id, case_id, kind, occurred_at, topic, kpartition, koffset) "
+    "SELECT e, c, k, timestamptz 'epoch' + t * interval '1 ms', tp, kp, o "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],"
+    "            $7::bigint[]) AS u(e, c, k, t, tp, kp, o) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
 
 static const char SQL_CASES_UPSERT[] =
     "INSERT INTO cases (case_id, kpartition, event_count, first_event_at, last_event_at,"
@@ -870,6 +945,7 @@ static void commit_failed(cw_pipeline_t *p, cw_err_t err, const char *sqlstate, 
     }
     batch_free(p->inflight);
     p->inflight = NULL;
+    abandon_next(p);
     cw_consumer_hold(p->consumer, false);
     resync(p, err == CW_ERR_AGAIN ? "database connection lost during a commit"
                                   : "batch transaction failed");
@@ -906,7 +982,7 @@ static void add_marks_stmt(cw_pipeline_t *p, cw_store_job_t *job)
         cw_pgarray_add_int(&k, p->marks[i].partition);
         cw_pgarray_add_int(&o, p->marks[i].offset);
     }
-    cw_store_job_add(job, SQL_DEAD_LETTERS_MARK, 3,
+    cw_store_job_addp(job, SQL_DEAD_LETTERS_MARK, 3,
                      (char *[]){cw_pgarray_finish(&t), cw_pgarray_finish(&k),
                                 cw_pgarray_finish(&o)},
                      NULL);
@@ -1006,10 +1082,28 @@ static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *ke
     p->alerts_pending++;
 }
 
+/* What waits for no batch to be in flight (a revoke, a stop, a load) may go on. */
+static void commits_settled(cw_pipeline_t *p)
+{
+    switch (p->state) {
+    case P_REVOKING:
+        check_revoke_done(p);
+        break;
+    case P_STOPPING:
+        check_stop(p);
+        break;
+    case P_LOADING:
+        try_load(p);
+        break;
+    default:
+        break;
+    }
+}
+
 static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
-    cw_pipeline_t *p = arg;
-    batch_t *b = p->inflight;
+    batch_t *b = arg;
+    cw_pipeline_t *p = b->p;
     if (err) {
         commit_failed(p, err, sqlstate, msg);
         return;
@@ -1017,8 +1111,6 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     for (int i = 0; i < p->nslots && i < b->nslots; i++)
         if (b->part_next[i] >= 0)
             p->slots[i].committed = b->part_next[i];
-    cw_casebook_clear_dirty(p->book);
-    cw_casebook_clear_dirty_areas(p->book);
     p->stats.anomalies += (uint64_t)b->nanom;
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new) {
@@ -1044,26 +1136,29 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
                       b->outs[i].len);
     }
     p->stats.batches++;
-    p->stats.last_commit_ms = cw_mono_ms() - p->commit_started;
+    p->stats.last_commit_ms = cw_mono_ms() - b->commit_started;
     cw_histo_observe(&p->stats.batch_events, (double)(b->nev + b->ndl));
     cw_histo_observe(&p->stats.commit_seconds, (double)p->stats.last_commit_ms / 1000.0);
     p->stats.cases_in_memory = cw_casebook_count(p->book);
     batch_free(b);
-    p->inflight = NULL;
+    /* the second batch becomes the oldest; its commit may go now that this one's is in */
+    p->inflight = p->next;
+    p->next = NULL;
+    if (p->inflight && p->inflight->held) {
+        cw_store_job_t *job = p->inflight->held;
+        p->inflight->held = NULL;
+        cw_store_submit_next(p->inflight->store, job);
+    }
 
     cw_consumer_hold(p->consumer, false);
-    switch (p->state) {
-    case P_REVOKING:
-        check_revoke_done(p);
+    if (p->resync_after && !committing(p)) {
+        resync(p, "database connection lost during a commit");
         return;
-    case P_STOPPING:
-        check_stop(p);
+    }
+    if (p->state != P_RUNNING) {
+        if (!committing(p))
+            commits_settled(p);
         return;
-    case P_LOADING:
-        try_load(p);
-        return;
-    default:
-        break;
     }
     if (p->building && p->building->touched &&
         (batch_size(p->building) >= p->cfg->batch_max_events ||
@@ -1074,12 +1169,11 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
 
 static void events_result(void *arg, const PGresult *res)
 {
-    cw_pipeline_t *p = arg;
-    batch_t *b = p->inflight;
+    batch_t *b = arg;
     for (int r = 0; r < PQntuples(res); r++) {
-        long ord = strtol(PQgetvalue(res, r, 0), NULL, 10);
-        if (ord >= 1 && ord <= b->nev)
-            b->evs[ord - 1].is_new = true;
+        int i = batch_id_find(b, PQgetvalue(res, r, 0));
+        if (i >= 0)
+            b->evs[i].is_new = true;
     }
 }
 
@@ -1135,7 +1229,7 @@ static void add_cases_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     char *v[16];
     for (int i = 0; i < 16; i++)
         v[i] = cw_pgarray_finish(&a[i]);
-    cw_store_job_add(job, SQL_CASES_UPSERT, 16, v, NULL);
+    cw_store_job_addp(job, SQL_CASES_UPSERT, 16, v, NULL);
 }
 
 /* The batch's net aggregate change, one statement per table, zero entries left out. */
@@ -1199,7 +1293,7 @@ static void add_agg_stmts(cw_pipeline_t *p, cw_store_job_t *job)
         for (int i_ = 0; i_ < (nvals); i_++)                                                       \
             v[i_] = cw_pgarray_finish(&(arr)[i_]);                                                 \
         if (cnt)                                                                                   \
-            cw_store_job_add(job, sql, nvals, v, NULL);                                            \
+            cw_store_job_addp(job, sql, nvals, v, NULL);                                           \
         else                                                                                       \
             for (int i_ = 0; i_ < (nvals); i_++)                                                   \
                 free(v[i_]);                                                                       \
@@ -1232,7 +1326,7 @@ static void add_areas_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     char *v[5];
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgarray_finish(&a[i]);
-    cw_store_job_add(job, SQL_AREAS_UPSERT, 5, v, NULL);
+    cw_store_job_addp(job, SQL_AREAS_UPSERT, 5, v, NULL);
 }
 
 static void add_anomalies_stmt(batch_t *b, cw_store_job_t *job)
@@ -1252,7 +1346,7 @@ static void add_anomalies_stmt(batch_t *b, cw_store_job_t *job)
     char *v[5];
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgarray_finish(&a[i]);
-    cw_store_job_add(job, SQL_ANOMALIES_INSERT, 5, v, NULL);
+    cw_store_job_addp(job, SQL_ANOMALIES_INSERT, 5, v, NULL);
 }
 
 
@@ -1561,21 +1655,21 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     for (int i = 0; i < 28; i++)
         v[i] = cw_pgarray_finish(&a[i]);
     if (a[0].n)
-        cw_store_job_add(job, SQL_ALERTS_UPSERT, 28, v, NULL);
+        cw_store_job_addp(job, SQL_ALERTS_UPSERT, 28, v, NULL);
     else
         for (int i = 0; i < 28; i++)
             free(v[i]);
     for (int i = 0; i < 10; i++)
         v[i] = cw_pgarray_finish(&h[i]);
     if (nhist)
-        cw_store_job_add(job, SQL_ALERT_HISTORY, 10, v, NULL);
+        cw_store_job_addp(job, SQL_ALERT_HISTORY, 10, v, NULL);
     else
         for (int i = 0; i < 10; i++)
             free(v[i]);
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgarray_finish(&o[i]);
     if (nout)
-        cw_store_job_add(job, SQL_ALERT_OUTBOX, 5, v, NULL);
+        cw_store_job_addp(job, SQL_ALERT_OUTBOX, 5, v, NULL);
     else
         for (int i = 0; i < 5; i++)
             free(v[i]);
@@ -1595,7 +1689,7 @@ static void add_alert_marks_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     }
     p->stats.alerts_published += (uint64_t)p->nalert_marks;
     p->nalert_marks = 0;
-    cw_store_job_add(job, SQL_ALERT_SENT, 1, (char *[]){cw_pgarray_finish(&ids)}, NULL);
+    cw_store_job_addp(job, SQL_ALERT_SENT, 1, (char *[]){cw_pgarray_finish(&ids)}, NULL);
 }
 
 /* ---- rules over areas and workers: need every partition, so one daemon (the owner of
@@ -1628,7 +1722,7 @@ static void find_stale_workers(void *arg, const cw_alert_t *x)
 static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
 {
     cw_pipeline_t *p = arg;
-    if (!is_leader(p) || p->inflight)
+    if (!is_leader(p) || committing(p))
         return;
     int64_t now = clock_now(p);
     if (now <= 0)
@@ -1727,12 +1821,29 @@ static void reset_alerts(cw_pipeline_t *p)
 
 static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
-    cw_pipeline_t *p = arg;
-    batch_t *b = p->inflight;
+    batch_t *b = arg;
+    cw_pipeline_t *p = b->p;
+    if (b->abandoned) { /* a resync gave it up while its events were with the database */
+        if (!err)
+            rollback_on(b->store);
+        batch_free(b);
+        if (!committing(p))
+            commits_settled(p);
+        return;
+    }
     if (err) {
+        if (b == p->next) {
+            /* the batch before it is still committing on the other connection: let it
+             * finish, then start again from what is stored */
+            p->next = NULL;
+            batch_free(b);
+            p->resync_after = true;
+            return;
+        }
         commit_failed(p, err, sqlstate, msg);
         return;
     }
+    b->phase = 2;
     /* the database said which events are new: apply exactly those to memory, in occurred_at
      * order within the batch (the state does not depend on it; anomaly detection reads
      * better) */
@@ -1755,7 +1866,11 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         }
     }
     /* the batch is applied: its partitions' positions move, and with them the event clock;
-     * deadlines it passed fire now */
+     * deadlines it passed fire now. Its commit expects each partition's stored offset where
+     * the batch before left it. */
+    int64_t *expect = cw_malloc(sizeof(int64_t) * (size_t)(p->nslots ? p->nslots : 1));
+    for (int i = 0; i < p->nslots; i++)
+        expect[i] = p->slots[i].applied;
     for (int i = 0; i < b->nslots && i < p->nslots; i++)
         if (b->part_next[i] >= 0)
             p->slots[i].applied = b->part_next[i];
@@ -1764,10 +1879,12 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         tick(p, clock_now(p));
     }
 
-    cw_store_job_t *job = cw_store_job_new(commit2_done, p);
+    cw_store_job_t *job = cw_store_job_new(commit2_done, b);
     add_cases_stmt(p, job);
+    cw_casebook_clear_dirty(p->book);
     add_agg_stmts(p, job);
     add_areas_stmt(p, job);
+    cw_casebook_clear_dirty_areas(p->book);
     add_anomalies_stmt(b, job);
     add_alert_stmts(p, b, job);
     add_alert_marks_stmt(p, job);
@@ -1793,7 +1910,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
                 cw_pgarray_add_null(&key);
             cw_pgarray_add_bytea(&val, dl->payload ? dl->payload : "", dl->len);
         }
-        cw_store_job_add(job, SQL_DEAD_LETTERS_INSERT, 7,
+        cw_store_job_addp(job, SQL_DEAD_LETTERS_INSERT, 7,
                          (char *[]){cw_pgarray_finish(&r), cw_pgarray_finish(&d),
                                     cw_pgarray_finish(&t), cw_pgarray_finish(&k),
                                     cw_pgarray_finish(&o), cw_pgarray_finish(&key),
@@ -1811,32 +1928,57 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
             continue;
         cw_pgarray_add_text(&t, p->slots[i].topic);
         cw_pgarray_add_int(&k, p->slots[i].partition);
-        cw_pgarray_add_int(&e, p->slots[i].committed);
+        cw_pgarray_add_int(&e, expect[i]);
         cw_pgarray_add_int(&nx, b->part_next[i]);
     }
-    cw_store_job_add(job, SQL_OFFSETS_ADVANCE, 4,
+    free(expect);
+    cw_store_job_addp(job, SQL_OFFSETS_ADVANCE, 4,
                      (char *[]){cw_pgarray_finish(&t), cw_pgarray_finish(&k),
                                 cw_pgarray_finish(&e), cw_pgarray_finish(&nx)},
                      NULL);
     cw_store_job_add0(job, "COMMIT", NULL);
-    cw_store_submit_next(p->store, job);
+    if (b == p->inflight) {
+        cw_store_submit_next(b->store, job);
+    } else { /* the batch before is committing: this one's commit waits for its outcome */
+        b->held = job;
+    }
+    /* the second connection may take the next batch while this one commits */
+    if (b == p->inflight && p->building && p->building->touched &&
+        (batch_size(p->building) >= p->cfg->batch_max_events ||
+         cw_mono_ms() - p->building->started_mono >= p->cfg->batch_max_wait_ms))
+        maybe_flush(p);
 }
 
 static void maybe_flush(cw_pipeline_t *p)
 {
-    if (p->inflight || !p->building || (!p->building->touched && !alerts_waiting(p)))
+    if (!p->building || (!p->building->touched && !alerts_waiting(p)))
         return;
     if (p->state != P_RUNNING && p->state != P_REVOKING && p->state != P_STOPPING)
         return;
-    if (!cw_store_ready(p->store))
+    /* the first batch in flight goes on a batch connection; a second one, once the first
+     * is applied (its commit sent), on the other */
+    cw_store_t *st;
+    if (!p->inflight)
+        st = cw_store_ready(p->bstore[0]) ? p->bstore[0] : p->bstore[1];
+    else if (!p->next && p->inflight->phase == 2 && !p->resync_after)
+        st = p->inflight->store == p->bstore[0] ? p->bstore[1] : p->bstore[0];
+    else
+        return; /* called again when a commit finishes */
+    if (!cw_store_ready(st))
         return; /* the resync on reconnect will discard and re-read it */
     evtimer_del(p->ev_batch_timer);
     batch_t *b = p->building;
-    p->inflight = b;
+    b->p = p;
+    b->store = st;
+    b->phase = 1;
+    b->commit_started = cw_mono_ms();
+    if (!p->inflight)
+        p->inflight = b;
+    else
+        p->next = b;
     p->building = batch_new(p->nslots);
-    p->commit_started = cw_mono_ms();
 
-    cw_store_job_t *job = cw_store_job_new(commit1_done, p);
+    cw_store_job_t *job = cw_store_job_new(commit1_done, b);
     cw_store_job_add0(job, "BEGIN", NULL);
     if (b->nev) {
         cw_pgarray_t id, cs, kind, at, tp, kp, off;
@@ -1860,14 +2002,14 @@ static void maybe_flush(cw_pipeline_t *p)
             cw_pgarray_add_int(&kp, p->slots[b->evs[i].slot].partition);
             cw_pgarray_add_int(&off, b->evs[i].offset);
         }
-        cw_store_job_add(job, SQL_EVENTS_INSERT, 7,
-                         (char *[]){cw_pgarray_finish(&id), cw_pgarray_finish(&cs),
-                                    cw_pgarray_finish(&kind), cw_pgarray_finish(&at),
-                                    cw_pgarray_finish(&tp), cw_pgarray_finish(&kp),
-                                    cw_pgarray_finish(&off)},
-                         events_result);
+        cw_store_job_addp(job, SQL_EVENTS_INSERT, 7,
+                          (char *[]){cw_pgarray_finish(&id), cw_pgarray_finish(&cs),
+                                     cw_pgarray_finish(&kind), cw_pgarray_finish(&at),
+                                     cw_pgarray_finish(&tp), cw_pgarray_finish(&kp),
+                                     cw_pgarray_finish(&off)},
+                          events_result);
     }
-    cw_store_submit(p->store, job);
+    cw_store_submit(st, job);
 }
 
 static void on_batch_timer(evutil_socket_t fd, short what, void *arg)
@@ -1956,6 +2098,17 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
 
 /* ------------------------------------------------------------------ housekeeping */
 
+static void on_bstore_state(void *arg, cw_err_t state, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (state == CW_ERR_SCHEMA) {
+        on_store_state(arg, state, msg);
+        return;
+    }
+    if (state == CW_OK && p->state == P_RUNNING)
+        maybe_flush(p);
+}
+
 static void log_stats(cw_pipeline_t *p)
 {
     const cw_pipeline_stats_t *s = &p->stats;
@@ -2003,7 +2156,7 @@ static void silences_result(void *arg, const PGresult *res)
 static void refresh_acks_and_silences(cw_pipeline_t *p)
 {
     int64_t now = cw_mono_ms();
-    if (now - p->last_refresh < 2000 || !cw_store_ready(p->store) || p->inflight ||
+    if (now - p->last_refresh < 2000 || !cw_store_ready(p->store) || committing(p) ||
         (p->state != P_RUNNING && p->state != P_IDLE))
         return;
     p->last_refresh = now;
@@ -2039,14 +2192,14 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
     cw_pipeline_t *p = arg;
     /* record confirmed dead letters when no batch is coming to carry the marks */
-    if (p->nmarks && !p->inflight && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
+    if (p->nmarks && !committing(p) && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
         (p->state == P_IDLE || p->state == P_RUNNING) &&
         !(p->building && p->building->touched)) {
         cw_store_job_t *job = cw_store_job_new(NULL, NULL);
         add_marks_stmt(p, job);
         cw_store_submit(p->store, job);
     }
-    if (p->nalert_marks && !p->inflight && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
+    if (p->nalert_marks && !committing(p) && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
         (p->state == P_IDLE || p->state == P_RUNNING) &&
         !(p->building && p->building->touched) && !alerts_waiting(p)) {
         cw_store_job_t *job = cw_store_job_new(NULL, NULL);
@@ -2077,7 +2230,7 @@ static void final_marks_done(void *arg, cw_err_t err, const char *sqlstate, cons
 
 static void check_stop(cw_pipeline_t *p)
 {
-    if (p->state != P_STOPPING || p->inflight)
+    if (p->state != P_STOPPING || committing(p))
         return;
     if (!p->consumer_closing) {
         batch_free(p->building); /* not stored: read again by whoever consumes next */
@@ -2097,9 +2250,10 @@ static void check_stop(cw_pipeline_t *p)
         if (cw_publisher_inflight(p->publisher))
             cw_publisher_flush(p->publisher, 1000);
         /* record what the flush confirmed, so a restart does not re-send it */
-        if (p->nmarks && cw_store_ready(p->store)) {
+        if ((p->nmarks || p->nalert_marks) && cw_store_ready(p->store)) {
             cw_store_job_t *job = cw_store_job_new(final_marks_done, p);
             add_marks_stmt(p, job);
+            add_alert_marks_stmt(p, job);
             cw_store_submit(p->store, job);
             return;
         }
@@ -2199,8 +2353,14 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
                           .backoff_initial_ms = cfg->backoff_initial_ms,
                           .backoff_max_ms = cfg->backoff_max_ms,
                           .on_state = on_store_state,
-                          .arg = p};
+                          .arg = p,
+                          /* the batch statements are prepared once and their plan never
+                           * depends on the arrays they get: skip planning them each batch */
+                          .session_sql = "SET plan_cache_mode = force_generic_plan"};
     p->store = cw_store_new(base, &so);
+    so.on_state = on_bstore_state; /* their jobs' own failures are what matter */
+    p->bstore[0] = cw_store_new(base, &so);
+    p->bstore[1] = cw_store_new(base, &so);
     char host[64] = "casewatchd";
     gethostname(host, sizeof(host) - 1);
     p->snapshots = cw_snapshots_new(base, p->store, p->publisher, p->workdays,
@@ -2259,7 +2419,9 @@ int64_t cw_pipeline_now(const cw_pipeline_t *p)
 
 bool cw_pipeline_db_ready(const cw_pipeline_t *p)
 {
-    return cw_store_ready(p->store);
+    /* the main connection, and a batch connection to commit on */
+    return cw_store_ready(p->store) &&
+           (cw_store_ready(p->bstore[0]) || cw_store_ready(p->bstore[1]));
 }
 
 const cw_rules_t *cw_pipeline_rules(const cw_pipeline_t *p)
@@ -2373,13 +2535,19 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     p->consumer = NULL;
     cw_snapshots_destroy(p->snapshots);
     p->snapshots = NULL;
+    for (int i = 0; i < 2; i++) { /* fails a batch in flight: callbacks see P_STOPPED */
+        if (p->bstore[i])
+            cw_store_destroy(p->bstore[i]);
+        p->bstore[i] = NULL;
+    }
     if (p->store)
-        cw_store_destroy(p->store); /* fails a job in flight: callbacks see P_STOPPED */
+        cw_store_destroy(p->store);
     p->store = NULL;
     if (p->publisher)
         cw_publisher_destroy(p->publisher);
     batch_free(p->building);
     batch_free(p->inflight);
+    batch_free(p->next);
     slots_free(p);
     marks_free(p->marks, p->nmarks);
     cw_casebook_destroy(p->book);

@@ -21,6 +21,9 @@ typedef struct stmt {
     int nparams;
     char **values;
     cw_store_result_fn on_result;
+    bool prepared; /* run as a named statement of this connection */
+    int binary;    /* results in binary format */
+    int prep;      /* index into the store's statement cache; -1 = no Parse sent with it */
 } stmt_t;
 
 struct cw_store_job {
@@ -33,6 +36,7 @@ struct cw_store_job {
     char *errmsg;
     int res_idx;       /* statement whose results are being read */
     bool awaiting_end; /* got a result for res_idx, waiting for its NULL terminator */
+    bool in_prep;      /* the result awaited is res_idx's Parse, not its execution */
     bool internal;     /* the store's own ROLLBACK */
     cw_store_job_t *next;
 };
@@ -44,6 +48,15 @@ typedef enum st_state {
     ST_READY,      /* pipeline mode, running jobs */
     ST_FATAL,      /* schema too new: nothing more to do */
 } st_state_t;
+
+/* Statements prepared on the current connection, by SQL text address (static strings only);
+ * named "cwN" after their index. Forgotten with the connection. */
+#define CW_STORE_MAX_PREPARED 64
+typedef enum prep_state { PREP_NONE, PREP_SENT, PREP_READY } prep_state_t;
+typedef struct prep_entry {
+    const char *sql;
+    prep_state_t state;
+} prep_entry_t;
 
 typedef enum mig_step { MIG_BEGIN, MIG_APPLY, MIG_RECORD, MIG_COMMIT } mig_step_t;
 
@@ -68,6 +81,10 @@ struct cw_store {
     int mig_db_version;
     int mig_next; /* index into cw_migrations */
     int schema_version;
+
+    char *session_sql;
+    prep_entry_t prep[CW_STORE_MAX_PREPARED];
+    int nprep;
 };
 
 static void on_socket(evutil_socket_t fd, short what, void *arg);
@@ -100,6 +117,23 @@ void cw_store_job_add(cw_store_job_t *job, const char *sql, int nparams, char **
         memcpy(s->values, values, sizeof(char *) * (size_t)nparams);
     }
     s->on_result = on_result;
+    s->prepared = false;
+    s->binary = 0;
+    s->prep = -1;
+}
+
+void cw_store_job_add_binary(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                             cw_store_result_fn on_result)
+{
+    cw_store_job_add(job, sql, nparams, values, on_result);
+    job->stmts[job->n - 1].binary = 1;
+}
+
+void cw_store_job_addp(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                       cw_store_result_fn on_result)
+{
+    cw_store_job_add(job, sql, nparams, values, on_result);
+    job->stmts[job->n - 1].prepared = true;
 }
 
 void cw_store_job_add0(cw_store_job_t *job, const char *sql, cw_store_result_fn on_result)
@@ -117,6 +151,12 @@ static void job_free(cw_store_job_t *job)
     free(job->stmts);
     free(job->errmsg);
     free(job);
+}
+
+void cw_store_job_drop(cw_store_job_t *job)
+{
+    if (job)
+        job_free(job);
 }
 
 static void job_finish(cw_store_job_t *job, cw_err_t err, const char *msg)
@@ -236,6 +276,7 @@ static void disconnect(cw_store_t *st, const char *why, bool notify)
         PQfinish(st->conn);
         st->conn = NULL;
     }
+    st->nprep = 0; /* a new session knows none of them */
     schedule_reconnect(st);
     fail_all(st, why);
     if (notify && was_ready && st->on_state)
@@ -351,6 +392,12 @@ static void ready(cw_store_t *st)
     st->schema_version = cw_migrations_count ? cw_migrations[cw_migrations_count - 1].version : 0;
     cw_log_info("postgres: connected, schema at version %d", st->schema_version);
     want(st, true, false);
+    if (st->session_sql) { /* ahead of any job of the owner's */
+        cw_store_job_t *job = cw_store_job_new(NULL, NULL);
+        job->internal = true;
+        cw_store_job_add0(job, st->session_sql, NULL);
+        cw_store_submit_next(st, job);
+    }
     if (st->on_state)
         st->on_state(st->arg, CW_OK, "ready");
 }
@@ -441,6 +488,14 @@ static void migrate_read(cw_store_t *st)
 
 /* ---------------------------------------------------------------- running jobs */
 
+static int prep_find(const cw_store_t *st, const char *sql)
+{
+    for (int i = 0; i < st->nprep; i++)
+        if (st->prep[i].sql == sql)
+            return i;
+    return -1;
+}
+
 static void run_next(cw_store_t *st)
 {
     if (st->state != ST_READY || st->running || !st->head)
@@ -449,10 +504,40 @@ static void run_next(cw_store_t *st)
     st->running = true;
     job->res_idx = 0;
     job->awaiting_end = false;
+    job->in_prep = false;
     for (int i = 0; i < job->n; i++) {
         stmt_t *s = &job->stmts[i];
-        if (!PQsendQueryParams(st->conn, s->sql, s->nparams, NULL,
-                               (const char *const *)s->values, NULL, NULL, 0)) {
+        int ok;
+        s->prep = -1;
+        int k = s->prepared ? prep_find(st, s->sql) : -1;
+        if (s->prepared && k < 0 && st->nprep < CW_STORE_MAX_PREPARED) {
+            k = st->nprep++;
+            st->prep[k] = (prep_entry_t){s->sql, PREP_NONE};
+        }
+        if (k >= 0 && st->prep[k].state == PREP_NONE) {
+            /* first use on this connection (or its Parse failed): Parse it under a name, in
+             * the same pipeline, ahead of its execution */
+            char name[16];
+            snprintf(name, sizeof(name), "cw%d", k);
+            st->prep[k].state = PREP_SENT;
+            s->prep = k;
+            if (!PQsendPrepare(st->conn, name, s->sql, s->nparams, NULL)) {
+                char msg[512];
+                conn_error_msg(st, msg, sizeof(msg));
+                disconnect(st, msg, true);
+                return;
+            }
+        }
+        if (k >= 0) {
+            char name[16];
+            snprintf(name, sizeof(name), "cw%d", k);
+            ok = PQsendQueryPrepared(st->conn, name, s->nparams, (const char *const *)s->values,
+                                     NULL, NULL, s->binary);
+        } else {
+            ok = PQsendQueryParams(st->conn, s->sql, s->nparams, NULL,
+                                   (const char *const *)s->values, NULL, NULL, s->binary);
+        }
+        if (!ok) {
             char msg[512];
             conn_error_msg(st, msg, sizeof(msg));
             disconnect(st, msg, true);
@@ -503,7 +588,10 @@ static void jobs_read(cw_store_t *st)
             if (!job->awaiting_end)
                 return; /* nothing more for now */
             job->awaiting_end = false;
-            job->res_idx++;
+            if (job->in_prep)
+                job->in_prep = false; /* the Parse is done; its execution's result is next */
+            else
+                job->res_idx++;
             continue;
         }
         ExecStatusType s = PQresultStatus(r);
@@ -513,6 +601,23 @@ static void jobs_read(cw_store_t *st)
             continue;
         }
         job->awaiting_end = true;
+        if (!job->in_prep && job->res_idx < job->n && job->stmts[job->res_idx].prep >= 0) {
+            /* the result of the Parse sent before this statement */
+            prep_entry_t *e = &st->prep[job->stmts[job->res_idx].prep];
+            job->stmts[job->res_idx].prep = -1;
+            job->in_prep = true;
+            e->state = s == PGRES_COMMAND_OK ? PREP_READY : PREP_NONE;
+            if (s != PGRES_COMMAND_OK && s != PGRES_PIPELINE_ABORTED && job->err == CW_OK) {
+                const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                cw_strlcpy(job->sqlstate, state ? state : "", sizeof(job->sqlstate));
+                job->err = CW_ERR_DB;
+                const char *m = PQresultErrorMessage(r);
+                job->errmsg = cw_strdup(m && *m ? m : "prepare failed");
+                one_line(job->errmsg);
+            }
+            PQclear(r);
+            continue;
+        }
         if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
             if (job->res_idx < job->n && job->stmts[job->res_idx].on_result && job->err == CW_OK)
                 job->stmts[job->res_idx].on_result(job->arg, r);
@@ -597,6 +702,7 @@ cw_store_t *cw_store_new(struct event_base *base, const cw_store_opts_t *opts)
     st->backoff_ms = st->backoff_initial_ms;
     st->on_state = opts->on_state;
     st->arg = opts->arg;
+    st->session_sql = opts->session_sql ? cw_strdup(opts->session_sql) : NULL;
     st->sock = -1;
     st->ev_timer = evtimer_new(base, on_timer, st);
     start_connect(st);
@@ -617,6 +723,7 @@ void cw_store_destroy(cw_store_t *st)
     st->on_state = NULL;
     fail_all(st, "store closed");
     free(st->conninfo);
+    free(st->session_sql);
     free(st);
 }
 

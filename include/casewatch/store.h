@@ -1,5 +1,5 @@
 /*
- * store.h — casewatchd's one PostgreSQL connection, non-blocking, driven by the event loop.
+ * store.h — one non-blocking PostgreSQL connection of casewatchd, driven by the event loop.
  *
  * The store connects (PQconnectStart/PQconnectPoll on PQsocket()), applies the embedded
  * migrations, then runs jobs one at a time. A job is a list of parameterised statements sent
@@ -42,6 +42,8 @@ typedef struct cw_store_opts {
     int backoff_max_ms;     /**< cap */
     cw_store_state_fn on_state;
     void *arg;
+    /** SQL run on every new connection before any job (e.g. a SET); copied; may be NULL */
+    const char *session_sql;
 } cw_store_opts_t;
 
 /**
@@ -76,9 +78,25 @@ cw_store_job_t *cw_store_job_new(cw_store_done_fn done, void *arg);
 void cw_store_job_add(cw_store_job_t *job, const char *sql, int nparams, char **values,
                       cw_store_result_fn on_result);
 
+/**
+ * @brief Append a statement run as a named prepared statement: Parsed (and planned) once per
+ * connection, on first use, in the same round trip. For statements run on every batch.
+ * @param sql static SQL text: the statement is known by this address for the connection's
+ *            life (at most 64 such statements)
+ */
+void cw_store_job_addp(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                       cw_store_result_fn on_result);
+/**
+ * @brief Append a statement whose results come in binary format (PQgetvalue gives each type's
+ * binary representation, followed by a zero byte): for large reads, e.g. bytea without hex.
+ */
+void cw_store_job_add_binary(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                             cw_store_result_fn on_result);
 /** @brief Append a statement with no parameters. */
 void cw_store_job_add0(cw_store_job_t *job, const char *sql, cw_store_result_fn on_result);
 
+/** @brief Free a job never submitted, without calling its done callback. */
+void cw_store_job_drop(cw_store_job_t *job);
 /** @brief Queue a job at the back (takes ownership). If the store is not ready the job fails
  * at once with CW_ERR_AGAIN (done called before return). */
 void cw_store_submit(cw_store_t *st, cw_store_job_t *job);

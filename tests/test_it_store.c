@@ -1,0 +1,208 @@
+/*
+ * test_it_store.c — integration suite for the store (src/store.c) against a private
+ * PostgreSQL: statements prepared once per connection and reused, a Parse that failed or was
+ * skipped after an earlier error is sent again (never "prepared statement does not exist"),
+ * the session SQL runs on every new connection, and a reconnect forgets what was prepared.
+ */
+#include "casewatch/store.h"
+#include "cwtest.h"
+
+#include <CUnit/CUnit.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cwt_pg_t pg;
+static struct event_base *base;
+static cw_store_t *st;
+
+typedef struct outcome {
+    bool done;
+    cw_err_t err;
+    char msg[512];
+    char value[5][128]; /* first cell of each statement's result, in order */
+    int nvalues;
+} outcome_t;
+
+static void on_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    (void)sqlstate;
+    outcome_t *o = arg;
+    o->done = true;
+    o->err = err;
+    snprintf(o->msg, sizeof(o->msg), "%s", msg ? msg : "");
+    event_base_loopbreak(base);
+}
+
+static void on_result(void *arg, const PGresult *res)
+{
+    outcome_t *o = arg;
+    if (o->nvalues < 5 && PQntuples(res) > 0)
+        snprintf(o->value[o->nvalues++], sizeof(o->value[0]), "%s", PQgetvalue(res, 0, 0));
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    event_base_loopbreak(base);
+}
+
+/* Run the loop until the store is ready (or 15 s). */
+static bool wait_ready(void)
+{
+    struct event *t = evtimer_new(base, on_timeout, NULL);
+    for (int i = 0; i < 150 && !cw_store_ready(st); i++) {
+        struct timeval tv = {0, 100000};
+        evtimer_add(t, &tv);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    event_free(t);
+    return cw_store_ready(st);
+}
+
+/* Submit job and run the loop until its done callback (or 10 s). */
+static void run(cw_store_job_t *job, outcome_t *o)
+{
+    struct event *t = evtimer_new(base, on_timeout, NULL);
+    struct timeval tv = {10, 0};
+    evtimer_add(t, &tv);
+    cw_store_submit(st, job);
+    while (!o->done && evtimer_pending(t, NULL))
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(t);
+    CU_ASSERT_TRUE_FATAL(o->done);
+}
+
+static char *dup(const char *s)
+{
+    return strdup(s);
+}
+
+static const char SQL_PLUS_ONE[] = "SELECT $1::int + 1";
+static const char SQL_TWICE[] = "SELECT $1::int * 2";
+static const char SQL_BROKEN[] = "SELECT nonsense FROM";
+static const char SQL_COUNT_PREPARED[] = "SELECT count(*) FROM pg_prepared_statements";
+
+static int suite_init(void)
+{
+    if (cwt_pg_start(&pg) != 0)
+        return -1;
+    base = event_base_new();
+    cw_store_opts_t so = {.conninfo = pg.conninfo,
+                          .backoff_initial_ms = 50,
+                          .backoff_max_ms = 200,
+                          .session_sql = "SET plan_cache_mode = force_generic_plan"};
+    st = cw_store_new(base, &so);
+    if (!wait_ready()) {
+        fprintf(stderr, "test_it_store: the store did not become ready\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    cw_store_destroy(st);
+    event_base_free(base);
+    return cwt_pg_stop(&pg);
+}
+
+static void test_prepared_once_and_reused(void)
+{
+    for (int round = 0; round < 3; round++) {
+        outcome_t o = {0};
+        cw_store_job_t *job = cw_store_job_new(on_done, &o);
+        char v[16];
+        snprintf(v, sizeof(v), "%d", 40 + round);
+        cw_store_job_addp(job, SQL_PLUS_ONE, 1, (char *[]){dup(v)}, on_result);
+        cw_store_job_addp(job, SQL_PLUS_ONE, 1, (char *[]){dup("1")}, on_result);
+        cw_store_job_add0(job, SQL_COUNT_PREPARED, on_result);
+        run(job, &o);
+        CU_ASSERT_EQUAL(o.err, CW_OK);
+        CU_ASSERT_EQUAL_FATAL(o.nvalues, 3);
+        snprintf(v, sizeof(v), "%d", 41 + round);
+        CU_ASSERT_STRING_EQUAL(o.value[0], v);
+        CU_ASSERT_STRING_EQUAL(o.value[1], "2");
+        CU_ASSERT_STRING_EQUAL(o.value[2], "1"); /* one named statement, used three times */
+    }
+}
+
+static void test_session_sql_applied(void)
+{
+    outcome_t o = {0};
+    cw_store_job_t *job = cw_store_job_new(on_done, &o);
+    cw_store_job_add0(job, "SHOW plan_cache_mode", on_result);
+    run(job, &o);
+    CU_ASSERT_EQUAL(o.err, CW_OK);
+    CU_ASSERT_STRING_EQUAL(o.value[0], "force_generic_plan");
+}
+
+static void test_failed_parse_is_sent_again(void)
+{
+    for (int round = 0; round < 2; round++) {
+        outcome_t o = {0};
+        cw_store_job_t *job = cw_store_job_new(on_done, &o);
+        cw_store_job_addp(job, SQL_BROKEN, 0, NULL, on_result);
+        run(job, &o);
+        CU_ASSERT_EQUAL(o.err, CW_ERR_DB);
+        CU_ASSERT_PTR_NOT_NULL(strstr(o.msg, "syntax error"));
+        CU_ASSERT_PTR_NULL(strstr(o.msg, "does not exist"));
+    }
+}
+
+static void test_parse_skipped_after_error_is_sent_again(void)
+{
+    /* the division fails first, so the pipeline skips the Parse queued behind it */
+    outcome_t o = {0};
+    cw_store_job_t *job = cw_store_job_new(on_done, &o);
+    cw_store_job_add0(job, "SELECT 1 / 0", NULL);
+    cw_store_job_addp(job, SQL_TWICE, 1, (char *[]){dup("4")}, on_result);
+    run(job, &o);
+    CU_ASSERT_EQUAL(o.err, CW_ERR_DB);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.msg, "division by zero"));
+
+    outcome_t o2 = {0};
+    job = cw_store_job_new(on_done, &o2);
+    cw_store_job_addp(job, SQL_TWICE, 1, (char *[]){dup("21")}, on_result);
+    run(job, &o2);
+    CU_ASSERT_EQUAL(o2.err, CW_OK);
+    CU_ASSERT_STRING_EQUAL(o2.value[0], "42");
+}
+
+static void test_reconnect_forgets_prepared(void)
+{
+    cw_store_reset(st, "test: reconnect");
+    CU_ASSERT_TRUE_FATAL(wait_ready());
+    outcome_t o = {0};
+    cw_store_job_t *job = cw_store_job_new(on_done, &o);
+    cw_store_job_add0(job, "SHOW plan_cache_mode", on_result);
+    cw_store_job_add0(job, SQL_COUNT_PREPARED, on_result);
+    cw_store_job_addp(job, SQL_PLUS_ONE, 1, (char *[]){dup("9")}, on_result);
+    cw_store_job_add0(job, SQL_COUNT_PREPARED, on_result);
+    run(job, &o);
+    CU_ASSERT_EQUAL(o.err, CW_OK);
+    CU_ASSERT_EQUAL_FATAL(o.nvalues, 4);
+    CU_ASSERT_STRING_EQUAL(o.value[0], "force_generic_plan"); /* session SQL again */
+    CU_ASSERT_STRING_EQUAL(o.value[1], "0");                  /* a new session */
+    CU_ASSERT_STRING_EQUAL(o.value[2], "10");
+    CU_ASSERT_STRING_EQUAL(o.value[3], "1");
+}
+
+int main(void)
+{
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("store", suite_init, suite_clean);
+    CU_add_test(s, "a statement is prepared once per connection and reused",
+                test_prepared_once_and_reused);
+    CU_add_test(s, "the session SQL runs on the new connection", test_session_sql_applied);
+    CU_add_test(s, "a Parse that failed is sent again, with the same error",
+                test_failed_parse_is_sent_again);
+    CU_add_test(s, "a Parse skipped after an earlier error is sent again and works",
+                test_parse_skipped_after_error_is_sent_again);
+    CU_add_test(s, "a reconnect forgets what was prepared and runs the session SQL again",
+                test_reconnect_forgets_prepared);
+    return cwt_cunit_run();
+}
