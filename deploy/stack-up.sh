@@ -66,7 +66,7 @@ cat >"$CONFIG.tmp" <<EOF
 [daemon]
 log_level = info
 batch_max_events = 2000
-batch_max_wait_ms = 50
+batch_max_wait_ms = 10
 max_message_bytes = 1048576
 
 [postgres]

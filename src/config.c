@@ -48,7 +48,7 @@ static const key_def_t key_defs[] = {
      "text or json", false},
     {"daemon", "batch_max_events", KT_INT, OFF(batch_max_events), 0, "2000", 1, 1000000, true,
      "an integer from 1 to 1000000", false},
-    {"daemon", "batch_max_wait_ms", KT_INT, OFF(batch_max_wait_ms), 0, "50", 0, 60000, true,
+    {"daemon", "batch_max_wait_ms", KT_INT, OFF(batch_max_wait_ms), 0, "10", 0, 60000, true,
      "milliseconds from 0 to 60000", false},
     {"daemon", "max_message_bytes", KT_INT, OFF(max_message_bytes), 0, "1048576", 64,
      INT_MAX, true, "bytes, at least 64", false},

@@ -35,7 +35,7 @@ static void test_minimal_defaults(void)
     cw_config_t *c = cw_config_load(path, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->batch_max_events, 2000);
-    CU_ASSERT_EQUAL(c->batch_max_wait_ms, 50);
+    CU_ASSERT_EQUAL(c->batch_max_wait_ms, 10);
     CU_ASSERT_EQUAL(c->log_level, CW_LOG_INFO);
     CU_ASSERT_EQUAL(c->n_event_topics, 2);
     CU_ASSERT_STRING_EQUAL(c->event_topics[0], "casewatch.case-events");
