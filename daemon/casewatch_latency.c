@@ -4,17 +4,21 @@
  *
  *   casewatch-latency -b BOOTSTRAP [--rate EPS] [--seconds S] [--warmup S] [--drain S]
  *                     [--topic T] [--alerts-topic T] [--burst-ms MS] [--prefix P]
+ *                     [--alert-every N] [--linger-ms MS]
  *
  * Publishes case_opened events at a steady rate (small bursts every --burst-ms) for distinct
- * new cases whose issued_at is 60 weeks before now: with casewatchd's default rules and the
- * wall clock, open_52_weeks (and duty_awaiting_allocation) fire on the event itself, so each
- * event causes alert notifications whose causes[0].event_id is that event. At the same time it
+ * new cases. Every N-th event (--alert-every, default 1 = all) is a probe: its case's
+ * issued_at is 60 weeks before now, so with casewatchd's default rules and the wall clock
+ * open_52_weeks (and duty_awaiting_allocation) fire on the event itself, and its alert
+ * notifications name it in causes[0].event_id. The other events open cases issued today,
+ * which arm deadlines but raise nothing yet: the load the probes travel through. At the same time it
  * reads the alerts topic from its current end (all partitions assigned at their high
  * watermarks, no consumer group) and, for the first alert of each event, records
  * latency = alert receive time − event send time (both CLOCK_MONOTONIC in this process; the
  * send time is taken just before rd_kafka_producev()).
  *
- * Events sent during the first --warmup seconds are not counted. After --seconds of measured
+ * Latency is measured on the probes. Events sent during the first --warmup seconds are not
+ * counted. After --seconds of measured
  * load it waits up to --drain seconds for the alerts still due, then prints count, p50, p90,
  * p99 and max in milliseconds; events whose alert never arrived count as missing and as
  * +infinity in the percentiles. The last line is machine-readable:
@@ -51,6 +55,8 @@ typedef struct lat_opts {
     double drain;
     int burst_ms;
     const char *prefix;
+    uint64_t every;
+    const char *linger;
 } lat_opts_t;
 
 static volatile sig_atomic_t stop_flag;
@@ -84,6 +90,10 @@ static void usage(FILE *out)
             "      --topic T           event topic (default casewatch.case-events)\n"
             "      --alerts-topic T    alerts topic (default casewatch.alerts)\n"
             "      --prefix P          id prefix (default lat<pid>)\n"
+            "      --alert-every N     every N-th event raises alerts and is measured; the\n"
+            "                          others raise none (default 1: every event)\n"
+            "      --linger-ms MS      the producer's linger.ms (default 1; counted in the\n"
+            "                          latency, since the send time is taken before it)\n"
             "  -h, --help              this text\n");
 }
 
@@ -187,11 +197,11 @@ static const char *const areas[] = {"essex-chelmsford", "london-west",  "london-
                                     "norfolk-norwich",  "north-wales"};
 
 /* Encode event seq into buf (returns its length); case id into key. */
-static size_t build_event(const char *prefix, uint64_t seq, int64_t now_ms, uint8_t *buf,
-                          size_t cap, char *key, size_t keysz)
+static size_t build_event(const char *prefix, uint64_t seq, bool probe, int64_t now_ms,
+                          uint8_t *buf, size_t cap, char *key, size_t keysz)
 {
     char event_id[96], child[112];
-    snprintf(event_id, sizeof event_id, "%s-evt-%" PRIu64, prefix, seq);
+    snprintf(event_id, sizeof event_id, "%s-%s-%" PRIu64, prefix, probe ? "evt" : "bg", seq);
     snprintf(key, keysz, "%s-case-%" PRIu64, prefix, seq);
     snprintf(child, sizeof child, "%s-child-%" PRIu64, prefix, seq);
     char *children[1] = {child};
@@ -209,7 +219,8 @@ static size_t build_event(const char *prefix, uint64_t seq, int64_t now_ms, uint
     co.court_area = (char *)areas[seq % CW_ARRAY_LEN(areas)];
     co.service_area = "osa-latency";
     co.team = "team-latency";
-    co.issued_at = now_ms - 60 * WEEK_MS; /* open_52_weeks is due already */
+    /* a probe's open_52_weeks is due already; the others' deadlines are weeks away */
+    co.issued_at = probe ? now_ms - 60 * WEEK_MS : now_ms;
     co.n_child_ids = 1;
     co.child_ids = children;
     size_t len = casewatch__v1__event__get_packed_size(&ev);
@@ -247,7 +258,8 @@ static double pct_ms(const int64_t *v, size_t n, double q)
 
 int main(int argc, char **argv)
 {
-    enum { O_RATE = 256, O_SECONDS, O_WARMUP, O_DRAIN, O_BURST, O_TOPIC, O_ATOPIC, O_PREFIX };
+    enum { O_RATE = 256, O_SECONDS, O_WARMUP, O_DRAIN, O_BURST, O_TOPIC, O_ATOPIC, O_PREFIX,
+           O_EVERY, O_LINGER };
     static const struct option longopts[] = {
         {"bootstrap", required_argument, NULL, 'b'},
         {"rate", required_argument, NULL, O_RATE},
@@ -258,6 +270,8 @@ int main(int argc, char **argv)
         {"topic", required_argument, NULL, O_TOPIC},
         {"alerts-topic", required_argument, NULL, O_ATOPIC},
         {"prefix", required_argument, NULL, O_PREFIX},
+        {"alert-every", required_argument, NULL, O_EVERY},
+        {"linger-ms", required_argument, NULL, O_LINGER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -269,6 +283,8 @@ int main(int argc, char **argv)
         .warmup = 3,
         .drain = 10,
         .burst_ms = 2,
+        .every = 1,
+        .linger = "1",
     };
     char prefix_buf[32];
     snprintf(prefix_buf, sizeof prefix_buf, "lat%ld", (long)getpid());
@@ -299,6 +315,16 @@ int main(int argc, char **argv)
                 return 2;
             o.burst_ms = (int)v;
             break;
+        case O_EVERY:
+            if (parse_num("alert-every", optarg, 1, &v) || v > 1e6)
+                return 2;
+            o.every = (uint64_t)v;
+            break;
+        case O_LINGER:
+            if (parse_num("linger-ms", optarg, 0, &v) || v > 1000)
+                return 2;
+            o.linger = optarg;
+            break;
         case O_TOPIC: o.topic = optarg; break;
         case O_ATOPIC: o.alerts_topic = optarg; break;
         case O_PREFIX:
@@ -327,7 +353,7 @@ int main(int argc, char **argv)
     dr_state_t dr = {0};
     const char *const pconf[][2] = {
         {"bootstrap.servers", o.bootstrap}, {"acks", "all"},
-        {"linger.ms", "1"},                 {"client.id", "casewatch-latency"},
+        {"linger.ms", o.linger},            {"client.id", "casewatch-latency"},
         {"queue.buffering.max.messages", "1000000"},
     };
     char group[64];
@@ -375,7 +401,8 @@ int main(int argc, char **argv)
                 due = total;
             int64_t wall = cw_now_ms();
             for (; sent < due; sent++) {
-                size_t len = build_event(o.prefix, sent, wall, buf, sizeof buf, key, sizeof key);
+                size_t len = build_event(o.prefix, sent, sent % o.every == 0, wall, buf,
+                                         sizeof buf, key, sizeof key);
                 if (!len) {
                     rc = 1;
                     goto done;
@@ -401,7 +428,9 @@ int main(int argc, char **argv)
         if (sent == total || stop_flag) {
             if (!t_last_send)
                 t_last_send = now;
-            uint64_t want = total - warm_n;
+            uint64_t want = 0; /* probes after the warm-up */
+            for (uint64_t i = warm_n; i < total; i++)
+                want += i % o.every == 0;
             if (measured_rx >= want || now - t_last_send > (int64_t)(o.drain * 1e9) ||
                 (stop_flag && now - t_last_send > 1000000000LL))
                 break;
@@ -443,20 +472,22 @@ int main(int argc, char **argv)
 done:;
     double send_s = (double)((t_last_send ? t_last_send : mono_ns()) - t0) / 1e9;
     rd_kafka_flush(prod, 5000);
-    uint64_t measured = sent > warm_n ? sent - warm_n : 0;
-    int64_t *v_ns = cw_malloc((measured ? measured : 1) * sizeof *v_ns);
-    for (uint64_t i = 0; i < measured; i++)
-        v_ns[i] = lat_ns[warm_n + i];
+    uint64_t measured = 0; /* the probes sent after the warm-up */
+    int64_t *v_ns = cw_malloc((sent > warm_n ? sent - warm_n : 1) * sizeof *v_ns);
+    for (uint64_t i = warm_n; i < sent; i++)
+        if (i % o.every == 0)
+            v_ns[measured++] = lat_ns[i];
     qsort(v_ns, measured, sizeof *v_ns, cmp_i64);
     uint64_t missing = measured - measured_rx;
     double p50 = pct_ms(v_ns, measured, 0.50), p90 = pct_ms(v_ns, measured, 0.90),
            p99 = pct_ms(v_ns, measured, 0.99);
     double mx = measured_rx ? (double)v_ns[measured_rx - 1] / 1e6 : NAN;
     double achieved = send_s > 0 ? (double)sent / send_s : 0;
-    printf("latency: sent %" PRIu64 " events in %.2f s (%.0f/s), %" PRIu64
-           " measured after a %.1f s warm-up; first alert received for %" PRIu64 ", missing %" PRIu64
+    printf("latency: sent %" PRIu64 " events in %.2f s (%.0f/s), one in %" PRIu64
+           " raising alerts; %" PRIu64 " of those measured after a %.1f s warm-up; first alert"
+           " received for %" PRIu64 ", missing %" PRIu64
            " (delivery failures %" PRIu64 ", our alerts %" PRIu64 ", other alerts %" PRIu64 ")\n",
-           sent, send_s, achieved, measured, o.warmup, measured_rx, missing, dr.failed,
+           sent, send_s, achieved, o.every, measured, o.warmup, measured_rx, missing, dr.failed,
            alerts_ours, other_alerts);
     printf("latency: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms%s\n", p50, p90, p99, mx,
            missing ? "  (missing alerts count as +inf)" : "");

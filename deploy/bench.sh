@@ -4,7 +4,8 @@
 #   (b) casewatch-naive: one PostgreSQL transaction per event (the baseline)
 #   (c) casewatchd end-to-end durable throughput on the same stream
 #   (d) event -> alert latency p50/p99 at a steady 10k events/s (casewatch-latency), against a
-#       casewatchd on the wall clock with its own empty topics and a fresh database
+#       casewatchd on the wall clock with its own empty topics and a fresh database: one event
+#       in 10 raises alerts (two notifications) and is timed, the others open cases quietly
 #   (e) RSS per open case with 1M open cases, and the reload time of those cases
 #   (f) the ratios c/a and c/b
 # and prints a table with the targets (PASS/MISS), also saved to BUILD_DIR/bench-results.txt.
@@ -15,8 +16,11 @@
 #
 # Knobs (environment): BENCH_SCALE (generator volume, default 1 = ~550k messages),
 # BENCH_DAYS (120), BENCH_PARTS (32 per input topic), BENCH_NAIVE_SECONDS (20),
-# BENCH_LAT_RATE (10000), BENCH_LAT_SECONDS (20), BENCH_LAT_RATE2 (1000: a first, informative
-# latency run at a rate the daemon can sustain, 10 s; 0 skips it), BENCH_SEED_CASES (1000000),
+# BENCH_LAT_RATE (10000), BENCH_LAT_SECONDS (20), BENCH_LAT_EVERY (10: one event in N raises
+# alerts), BENCH_LAT_PARTS (4: partitions of (d)'s topics), BENCH_LAT_LINGER (5: the sender's
+# linger.ms), BENCH_LAT_RATE2 (1000: a second, informative latency run in which every event raises
+# alerts, 10 s; 0 skips it), BENCH_BATCH (batch_max_events, default the daemon's),
+# BENCH_SEED_CASES (1000000),
 # BENCH_C_CLOCK (casewatchd's clock in (c): event, the replay mode, by default; wall replays
 # four months of history against today and turns every past obligation into an alert),
 # BENCH_PROFILE=1 (perf record -g of casewatchd during (c) and pg_stat_statements; the
@@ -25,7 +29,7 @@ set -euo pipefail
 
 PROG=bench.sh
 usage() {
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo "usage: $PROG BUILD_DIR"
 }
 case "${1:-}" in
@@ -48,6 +52,9 @@ DAYS=${BENCH_DAYS:-120}
 PARTS=${BENCH_PARTS:-32}
 NAIVE_SECONDS=${BENCH_NAIVE_SECONDS:-20}
 LAT_RATE=${BENCH_LAT_RATE:-10000}
+LAT_EVERY=${BENCH_LAT_EVERY:-10}
+LAT_PARTS=${BENCH_LAT_PARTS:-4}
+LAT_LINGER=${BENCH_LAT_LINGER:-5}
 LAT_SECONDS=${BENCH_LAT_SECONDS:-20}
 LAT_RATE2=${BENCH_LAT_RATE2:-1000}
 SEED_CASES=${BENCH_SEED_CASES:-1000000}
@@ -74,7 +81,13 @@ cleanup() {
     trap - EXIT INT TERM
     for pid in ${OTHER_PIDS[@]+"${OTHER_PIDS[@]}"}; do kill -INT "$pid" 2>/dev/null || true; done
     for pid in ${DAEMON_PIDS[@]+"${DAEMON_PIDS[@]}"}; do stop_daemon "$pid"; done
-    if [ -d "$STACK" ]; then "$here/stack-down.sh" "$STACK" --purge >/dev/null 2>&1 || true; fi
+    if [ -d "$STACK" ]; then
+        if [ "${BENCH_KEEP:-0}" = 1 ]; then
+            "$here/stack-down.sh" "$STACK" >/dev/null 2>&1 || true
+        else
+            "$here/stack-down.sh" "$STACK" --purge >/dev/null 2>&1 || true
+        fi
+    fi
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         log "kept $TMP"
     else
@@ -90,6 +103,8 @@ fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.6g", a / b; else print "nan" }'; }
 alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 stop_daemon() { # pid: TERM, wait up to 15 s, then KILL
@@ -109,7 +124,7 @@ log "starting PostgreSQL and the broker in $STACK"
 "$here/stack-up.sh" "$STACK" \
     --topic "$T_CASE:$PARTS" --topic "$T_HEAR:$PARTS" --topic casewatch.dead-letters:4 \
     --topic casewatch.alerts:4 --topic casewatch.metrics:1 \
-    --topic "$T_DCASE:$PARTS" --topic "$T_DHEAR:$PARTS" \
+    --topic "$T_DCASE:$LAT_PARTS" --topic "$T_DHEAR:$LAT_PARTS" \
     --topic "$T_ECASE:$PARTS" --topic "$T_EHEAR:$PARTS" >"$TMP/stack.out"
 # shellcheck disable=SC1091
 . "$STACK/stack.env"
@@ -129,8 +144,7 @@ write_cfg() { # file db group topics [clock] [consumer fetch.wait.max.ms]
     cat >"$1" <<EOF
 [daemon]
 log_level = info
-batch_max_events = 2000
-batch_max_wait_ms = 50
+${BENCH_BATCH:+batch_max_events = $BENCH_BATCH}
 clock = ${5:-wall}
 
 [postgres]
@@ -248,10 +262,16 @@ while :; do
     if [ -z "$t_first" ] && [ "$s" -gt 0 ]; then
         t_first=$tn
         s_first=$s
+        C_CPU0=$(cpu_ticks "$C_PID")
+        PG_PIDS=$(sql "SELECT pid FROM pg_stat_activity WHERE datname = 'bench_c'
+                         AND backend_type = 'client backend' AND pid <> pg_backend_pid()" bench_c)
+        PG_CPU0=0
+        for q in $PG_PIDS; do PG_CPU0=$((PG_CPU0 + $(cpu_ticks "$q"))); done
         if [ "$PROFILE" = 1 ]; then
             sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" bench_c >/dev/null
             sql "SELECT pg_stat_statements_reset()" bench_c >/dev/null
-            perf record -F 499 -g -p "$C_PID" -o "$TMP/perf.data" >/dev/null 2>"$TMP/perf.err" &
+            perf record -F 499 -g -p "$(echo "$C_PID" $PG_PIDS | tr ' ' ,)" -o "$TMP/perf.data" \
+                >/dev/null 2>"$TMP/perf.err" &
             PERF_PID=$!
             OTHER_PIDS+=("$PERF_PID")
         fi
@@ -284,6 +304,11 @@ C_ALERT_TAIL=$(fsub "$t_end" "$t_offsets")
 [ -n "$PERF_PID" ] && { kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; }
 C_DONE=$s
 C_SECS=$(fsub "$t_end" "$t_first")
+# CPU seconds over the timed span: the daemon (all its threads) and its PostgreSQL backends
+C_CPU=$(awk -v a="$(cpu_ticks "$C_PID")" -v b="${C_CPU0:-0}" -v hz="$HZ" 'BEGIN { printf "%.1f", (a - b) / hz }')
+PG_CPU1=0
+for q in ${PG_PIDS:-}; do PG_CPU1=$((PG_CPU1 + $(cpu_ticks "$q"))); done
+PG_CPU=$(awk -v a="$PG_CPU1" -v b="${PG_CPU0:-0}" -v hz="$HZ" 'BEGIN { printf "%.1f", (a - b) / hz }')
 C_RATE=$(fdiv "$((C_DONE - s_first))" "$C_SECS")
 C_TOTAL_SECS=$(fsub "$t_end" "$t_start")
 C_JOIN=$(fsub "$t_first" "$t_start")
@@ -295,24 +320,42 @@ C_COMPLETE=yes
 [ "$C_DONE" -ge "$TOTAL" ] || C_COMPLETE=no
 log "(c) $((C_DONE - s_first)) messages in $C_SECS s after the first commit = $C_RATE msg/s" \
     "(start to end $C_TOTAL_SECS s incl. $C_JOIN s join+first batch); event_log $C_EVENTS," \
-    "cases $C_CASES, alert transitions $C_ALERTS, RSS $((C_RSS / 1024)) MiB"
+    "cases $C_CASES, alert transitions $C_ALERTS, RSS $((C_RSS / 1024)) MiB;" \
+    "CPU casewatchd $C_CPU s, PostgreSQL backends $PG_CPU s"
 if [ "$PROFILE" = 1 ]; then
-    perf report -i "$TMP/perf.data" --stdio --no-children --percent-limit 1.5 2>/dev/null |
-        grep -v '^$' | head -n 120 >"$BUILD/bench-perf-c.txt" || true
-    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso 2>/dev/null |
+    perf report -i "$TMP/perf.data" --stdio --no-children --percent-limit 1.5 --comm casewatchd \
+        2>/dev/null | grep -v '^$' | head -n 120 >"$BUILD/bench-perf-c.txt" || true
+    perf report -i "$TMP/perf.data" --stdio --no-children --comm postgres --sort dso -g none \
+        2>/dev/null | grep -v "^#" | grep -v "^$" | head -n 8 >"$BUILD/bench-perf-pg.txt" || true
+    perf report -i "$TMP/perf.data" --stdio --no-children --comm postgres -g none \
+        --percent-limit 0.5 2>/dev/null | grep -v "^$" | head -n 80 >>"$BUILD/bench-perf-pg.txt" || true
+    perf report -i "$TMP/perf.data" --stdio --no-children --comm casewatchd --sort dso 2>/dev/null |
         grep -v '^#' | grep -v '^$' | head -n 15 >>"$BUILD/bench-perf-c.txt" || true
     sql "SELECT round(total_exec_time::numeric, 0) AS ms, calls, round(mean_exec_time::numeric, 2)
                 AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
            FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" bench_c \
         >"$BUILD/bench-pgss-c.txt" || true
-    log "(c) profile: $BUILD/bench-perf-c.txt, $BUILD/bench-pgss-c.txt"
+    sql "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd,
+                pg_size_pretty(pg_total_relation_size(relid)) FROM pg_stat_user_tables
+          WHERE n_tup_ins + n_tup_upd > 0 ORDER BY n_tup_ins + n_tup_upd DESC LIMIT 10" bench_c \
+        >>"$BUILD/bench-pgss-c.txt" || true
+    sql "SELECT 'cases.state bytes: avg ' || round(avg(length(state))) || ', p90 ' ||
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY length(state)) || ', max ' ||
+                max(length(state)) FROM cases" bench_c >>"$BUILD/bench-pgss-c.txt" || true
+    log "(c) profile: $BUILD/bench-perf-c.txt, $BUILD/bench-perf-pg.txt, $BUILD/bench-pgss-c.txt"
 fi
 
 C_ERRORS=$(grep -c ' error ' "$TMP/c.log" || true)
 stop_daemon "$C_PID"
 
+# (b) and (c) are measured: drop their databases, so neither their autovacuum nor their dirty
+# pages (a checkpoint) run under (d)'s latency measurement
+sql "DROP DATABASE bench_b WITH (FORCE)" >/dev/null
+sql "DROP DATABASE bench_c WITH (FORCE)" >/dev/null
+sql "CHECKPOINT" >/dev/null
+
 # ---- (d) latency at a steady rate: a casewatchd on the wall clock, its own topics and database
-log "(d) casewatchd (wall clock, fresh database, topics $T_DCASE,$T_DHEAR); casewatch-latency at $LAT_RATE2/s then $LAT_RATE/s"
+log "(d) casewatchd (wall clock, fresh database, topics $T_DCASE,$T_DHEAR); casewatch-latency at $LAT_RATE/s (one event in $LAT_EVERY raising alerts), then $LAT_RATE2/s (every event)"
 sql "CREATE DATABASE bench_d" >/dev/null
 # The mock broker answers a Fetch that finds no data only after fetch.wait.max.ms (500 ms by
 # default; a real broker answers as soon as data arrives), which would put up to 500 ms of
@@ -321,17 +364,9 @@ write_cfg "$TMP/d.ini" bench_d "bench-d-$$" "$T_DCASE,$T_DHEAR" wall 10
 start_daemon "$TMP/d.ini" "$TMP/d.log"
 D_PID=$DAEMON_PID
 wait_log "$TMP/d.log" "partition(s) loaded" 60 "$D_PID"
-D2_LINE="not run"
-if [ "$LAT_RATE2" != 0 ]; then # first, while the daemon is idle: a rate it can sustain
-    "$BUILD/casewatch-latency" -b "$B" --topic "$T_DCASE" --rate "$LAT_RATE2" --seconds 10 \
-        --warmup 3 --drain 10 --prefix lat2 >"$TMP/lat2.out" 2>"$TMP/lat2.err" ||
-        { cat "$TMP/lat2.err" "$TMP/lat2.out" >&2; exit 1; }
-    D2_LINE=$(grep '^latency: p50' "$TMP/lat2.out" | sed 's/^latency: //')
-    log "(d) at $LAT_RATE2/s: $D2_LINE"
-    sleep 2
-fi
 "$BUILD/casewatch-latency" -b "$B" --topic "$T_DCASE" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" \
-    --warmup 3 --drain 10 >"$TMP/lat.out" 2>"$TMP/lat.err" ||
+    --alert-every "$LAT_EVERY" --linger-ms "$LAT_LINGER" --warmup 3 --drain 10 \
+    >"$TMP/lat.out" 2>"$TMP/lat.err" ||
     { cat "$TMP/lat.err" "$TMP/lat.out" >&2; exit 1; }
 D_RES=$(grep '^RESULT' "$TMP/lat.out")
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $D_RES"; }
@@ -340,8 +375,18 @@ D_P90=$(kv p90_ms)
 D_P99=$(kv p99_ms)
 D_MAX=$(kv max_ms)
 D_RSS=$(rss_kb "$D_PID")
-D_ERRORS=$(grep -c ' error ' "$TMP/d.log" || true)
 log "(d) $(grep '^latency: p50' "$TMP/lat.out")"
+sleep 2
+D2_LINE="not run"
+if [ "$LAT_RATE2" != 0 ]; then # then, informative: every event raising alerts
+    "$BUILD/casewatch-latency" -b "$B" --topic "$T_DCASE" --rate "$LAT_RATE2" --seconds 10 \
+        --linger-ms "$LAT_LINGER" --warmup 3 --drain 10 --prefix lat2 \
+        >"$TMP/lat2.out" 2>"$TMP/lat2.err" ||
+        { cat "$TMP/lat2.err" "$TMP/lat2.out" >&2; exit 1; }
+    D2_LINE=$(grep '^latency: p50' "$TMP/lat2.out" | sed 's/^latency: //')
+    log "(d) at $LAT_RATE2/s, every event raising alerts: $D2_LINE"
+fi
+D_ERRORS=$(grep -c ' error ' "$TMP/d.log" || true)
 stop_daemon "$D_PID"
 
 # ---- (e) 1M open cases: RSS per case and reload time ---------------------------------------
@@ -382,7 +427,6 @@ E_START=$(fsub "$t_e1" "$t_e0")
 E_LOADED=$(grep -m1 "partition(s) loaded" "$TMP/e2.log" | sed -n 's/.*loaded with \([0-9]*\) case.*/\1/p')
 # after the log line the daemon rebuilds every case's deadlines (one thread, before it consumes
 # anything): ready = the last moment its CPU time still moved, once it has stood still for 1 s
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 t_ready=$(now)
 last=$(cpu_ticks "$E2_PID")
 for _ in $(seq 1 600); do
@@ -442,7 +486,7 @@ num() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) { s = sprintf("%.0f", v); o 
     printf '%-48s %18s %12s  %s\n' "(b) casewatch-naive, 1 transaction per event" "$(num "$B_RATE") msg/s" "" ""
     printf '%-48s %18s %12s  %s\n' "(c) casewatchd durable, from first commit" "$(num "$C_RATE") msg/s" "" ""
     printf '%-48s %18s %12s  %s\n' "(c) ... alert transitions per message (load)" "$(awk -v a="$C_ALERTS" -v n="$C_EVENTS" 'BEGIN { printf "%.2f", (n > 0 ? a / n : 0) }')" "" ""
-    printf '%-48s %18s %12s  %s\n' "(d) event -> alert latency p50 @ $(num "$LAT_RATE")/s" "$D_P50 ms" "" ""
+    printf '%-48s %18s %12s  %s\n' "(d) event -> alert latency p50 @ $(num "$LAT_RATE")/s, 1 in $LAT_EVERY alerting" "$D_P50 ms" "" ""
     printf '%-48s %18s %12s  %s\n' "(d) event -> alert latency p90" "$D_P90 ms" "" ""
     printf '%-48s %18s %12s  %s\n' "(d) event -> alert latency p99" "$D_P99 ms" "<= 100 ms" "$(verdict "$D_P99" "<=" 100)"
     printf '%-48s %18s %12s  %s\n' "(d) event -> alert latency max" "$D_MAX ms" "" ""
@@ -460,12 +504,13 @@ num() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) { s = sprintf("%.0f", v); o 
         "= $(num "$(fdiv "$C_DONE" "$C_TOTAL_SECS")") msg/s incl. $C_JOIN s group join + first batch; complete: $C_COMPLETE;" \
         "alert writes after the last offset: $C_ALERT_TAIL s (included)"
     echo "      result: event_log $(num "$C_EVENTS") rows, cases $(num "$C_CASES"), alert transitions $(num "$C_ALERTS")," \
-        "RSS $((C_RSS / 1024)) MiB; error lines in its log: $C_ERRORS; batch_max_events 2000, batch_max_wait_ms 50, clock = $C_CLOCK"
+        "RSS $((C_RSS / 1024)) MiB; error lines in its log: $C_ERRORS; batch_max_events ${BENCH_BATCH:-default}, batch_max_wait_ms default, clock = $C_CLOCK"
+    echo "      CPU over the timed $C_SECS s: casewatchd $C_CPU s, its PostgreSQL backends $PG_CPU s"
     echo "  (d) $(grep '^latency: sent' "$TMP/lat.out" | sed 's/^latency: //')"
-    echo "      at $(num "$LAT_RATE2")/s first (informative, 10 s): $D2_LINE"
-    echo "      case_opened with issued_at 60 weeks ago (open_52_weeks and duty_awaiting_allocation fire on the event: 2 notifications per event), distinct new cases, bursts every 2 ms;" \
+    echo "      then at $(num "$LAT_RATE2")/s with every event raising alerts (informative, 10 s): $D2_LINE"
+    echo "      case_opened events for distinct new cases, bursts every 2 ms; one in $LAT_EVERY is a probe with issued_at 60 weeks ago (open_52_weeks and duty_awaiting_allocation fire on the event: 2 notifications), the rest are issued today (deadlines armed, nothing fires);" \
         "latency = first alert on casewatch.alerts naming the event in causes[0] - send time; casewatchd on the wall clock," \
-        "fresh database, defaults (batch_max_wait_ms 50); RSS at the end $((D_RSS / 1024)) MiB; error lines: $D_ERRORS"
+        "fresh database, defaults (batch_max_wait_ms 10); topics of $LAT_PARTS partitions and the sender's linger.ms $LAT_LINGER (the embedded broker finds an offset by walking a partition's message sets from the oldest: many tiny sets make every fetch slow, so tiny batches into many partitions saturate it near 5k msg/s before casewatchd is busy); RSS at the end $((D_RSS / 1024)) MiB; error lines: $D_ERRORS"
     echo "  (e) RSS $((E_RSS0 / 1024)) MiB (empty, partitions loaded) -> $((E_RSS1 / 1024)) MiB with $(num "${E_LOADED:-0}") cases" \
         "and their deadlines (peak VmHWM $((E_HWM / 1024)) MiB); active alerts after load: ${E_ALERTS:-?}; error lines: $E_ERRORS"
     if [ -n "$E_TRIM" ]; then
