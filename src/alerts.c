@@ -339,6 +339,16 @@ bool cw_alerts_acknowledge(cw_alerts_t *a, const char *key, bool ack)
     return true;
 }
 
+bool cw_alerts_acknowledge_occurrence(cw_alerts_t *a, const char *key, int64_t pending_ms,
+                                      uint64_t origin, bool ack)
+{
+    cw_alert_t *x = cw_alerts_find(a, key);
+    if (!x || x->pending_ms != pending_ms || x->origin != origin)
+        return false;
+    x->acknowledged = ack;
+    return true;
+}
+
 void cw_alerts_set_silences(cw_alerts_t *a, const cw_silence_t *s, size_t n)
 {
     silences_free(a);

@@ -2126,7 +2126,10 @@ static void acks_result(void *arg, const PGresult *res)
 {
     cw_pipeline_t *p = arg;
     for (int r = 0; r < PQntuples(res); r++)
-        cw_alerts_acknowledge(p->alerts, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)[0] == 't');
+        cw_alerts_acknowledge_occurrence(p->alerts, PQgetvalue(res, r, 0),
+                                         parse_i64(PQgetvalue(res, r, 2)),
+                                         (uint64_t)parse_i64(PQgetvalue(res, r, 3)),
+                                         PQgetvalue(res, r, 1)[0] == 't');
 }
 
 static void silences_result(void *arg, const PGresult *res)
@@ -2152,17 +2155,22 @@ static void silences_result(void *arg, const PGresult *res)
 }
 
 /* People act on alerts through the database (admin API, casewatch-alerts): read back
- * acknowledgements and silences every few seconds, between batches. */
+ * acknowledgements and silences every few seconds. This does not wait for a
+ * pause between batches, which never comes while the daemon catches up (two batches are in
+ * flight back to back) and is exactly when operators silence and acknowledge: silences are
+ * never written by a batch, and an acknowledgement is applied only to the occurrence its row
+ * describes, so a row read while a batch commits a newer occurrence is ignored. */
 static void refresh_acks_and_silences(cw_pipeline_t *p)
 {
     int64_t now = cw_mono_ms();
-    if (now - p->last_refresh < 2000 || !cw_store_ready(p->store) || committing(p) ||
+    if (now - p->last_refresh < 2000 || !cw_store_ready(p->store) ||
         (p->state != P_RUNNING && p->state != P_IDLE))
         return;
     p->last_refresh = now;
     cw_store_job_t *job = cw_store_job_new(NULL, p);
     cw_store_job_add0(job,
-                      "SELECT dedup_key, acknowledged FROM alerts WHERE state = 'firing' AND "
+                      "SELECT dedup_key, acknowledged, " MS("pending_at") ", origin FROM alerts "
+                      "WHERE state = 'firing' AND "
                       "(acknowledged OR updated_at > now() - interval '1 minute')",
                       acks_result);
     cw_store_job_add0(job,

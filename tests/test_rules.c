@@ -1079,6 +1079,16 @@ static void test_repeat_and_acknowledge(void)
     CU_ASSERT_EQUAL(tr_count(&f, key), 0);
     CU_ASSERT(next > due + 10 * rep);
     CU_ASSERT(cw_alerts_find(f.a, key)->acknowledged);
+    /* an acknowledgement read back for another occurrence of the alert is not applied */
+    const cw_alert_t *cur = cw_alerts_find(f.a, key);
+    CU_ASSERT_FALSE(cw_alerts_acknowledge_occurrence(f.a, key, cur->pending_ms - 1, cur->origin,
+                                                     false));
+    CU_ASSERT_FALSE(cw_alerts_acknowledge_occurrence(f.a, key, cur->pending_ms, cur->origin + 1,
+                                                     false));
+    CU_ASSERT(cw_alerts_find(f.a, key)->acknowledged);
+    CU_ASSERT_TRUE(cw_alerts_acknowledge_occurrence(f.a, key, cur->pending_ms, cur->origin, false));
+    CU_ASSERT_FALSE(cw_alerts_find(f.a, key)->acknowledged);
+    CU_ASSERT_TRUE(cw_alerts_acknowledge_occurrence(f.a, key, cur->pending_ms, cur->origin, true));
     /* un-acknowledged: repeats again */
     CU_ASSERT_TRUE(cw_alerts_acknowledge(f.a, key, false));
     eval(&f, "c1", due + 11 * rep);

@@ -104,6 +104,13 @@ void cw_alerts_clear(cw_alerts_t *a);
 /** @brief Mark acknowledged (from the store / API); false if no such active alert. */
 bool cw_alerts_acknowledge(cw_alerts_t *a, const char *dedup_key, bool ack);
 /**
+ * @brief The same, only if the active alert is still the occurrence the store's row describes
+ * (pending_ms and origin equal): a row read while a batch committed a newer occurrence of the
+ * alert must not acknowledge that one. False if it is not.
+ */
+bool cw_alerts_acknowledge_occurrence(cw_alerts_t *a, const char *dedup_key, int64_t pending_ms,
+                                      uint64_t origin, bool ack);
+/**
  * @brief Silences are operators muting notifications *now*: they are matched against wall
  * time, which the caller sets here before evaluating (0 = use the evaluation clock, as a
  * replay with no silences does).
