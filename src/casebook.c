@@ -499,6 +499,17 @@ static bool older(int64_t ms, uint64_t h, cw_stamp_t cur)
     return cur.ms == 0 || ms < cur.ms || (ms == cur.ms && h < cur.hash);
 }
 
+/* The date a hearing is listed for comes from its latest listing or relisting, whatever
+ * came after it (a hearing held is still the one listed for that date); at the same time, the
+ * later date, so the result does not depend on arrival. */
+static void relist(cw_hearing_t *hg, int64_t t, int64_t listed_for)
+{
+    if (t > hg->listing_ms || (t == hg->listing_ms && listed_for > hg->listed_for_ms)) {
+        hg->listing_ms = t;
+        hg->listed_for_ms = listed_for;
+    }
+}
+
 static void set_min(int64_t *field, int64_t t)
 {
     if (*field == 0 || t < *field)
@@ -569,20 +580,34 @@ static cw_hearing_t *hearing_get(cw_case_t *c, const char *id, apply_ctx_t *a)
 }
 
 /* Concerns with an id are one entry per id; those without are one entry per event, ordered
- * by (id, raised time) so that the order does not depend on arrival. */
-static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised, apply_ctx_t *a)
+ * by (id, raised time) so that the order does not depend on arrival.
+ *
+ * The same array keeps the 16a risk assessments as records (kind CW_CONCERN_16A_RECORD,
+ * raised_ms 0 so no rule reads them as concerns, assessed_ms the assessment's time, the
+ * concern id it named or "" for one that named none), after the concerns of the same id and
+ * ordered by time. With them a concern that arrives after its assessment is assessed exactly
+ * as if it had arrived first. */
+static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t when, bool record,
+                                 apply_ctx_t *a)
 {
     id = id ? id : "";
     int pos = 0;
     for (; pos < c->nconcerns; pos++) {
-        int cmp = strcmp(c->concerns[pos].concern_id, id);
-        if (cmp == 0 && *id)
-            return &c->concerns[pos];
-        if (cmp > 0 || (cmp == 0 && c->concerns[pos].raised_ms > raised))
+        const cw_concern_t *k = &c->concerns[pos];
+        int cmp = strcmp(k->concern_id, id);
+        if (cmp == 0)
+            cmp = (k->kind == CW_CONCERN_16A_RECORD) - record;
+        if (cmp == 0) {
+            if (record ? k->assessed_ms == when : *id != '\0')
+                return &c->concerns[pos];
+            cmp = (record ? k->assessed_ms : k->raised_ms) > when;
+        }
+        if (cmp > 0)
             break;
     }
     if (c->nconcerns >= CW_CASE_ENTRIES_MAX) {
-        anomaly(a, "too_many_entries", "case already holds %d concerns", (int)c->nconcerns);
+        anomaly(a, "too_many_entries", "case already holds %d concerns and 16a records",
+                (int)c->nconcerns);
         return NULL;
     }
     c->concerns = cw_realloc(c->concerns, sizeof(cw_concern_t) * (size_t)(c->nconcerns + 1));
@@ -590,8 +615,30 @@ static cw_concern_t *concern_add(cw_case_t *c, const char *id, int64_t raised, a
             sizeof(cw_concern_t) * (size_t)(c->nconcerns - pos));
     memset(&c->concerns[pos], 0, sizeof(cw_concern_t));
     c->concerns[pos].concern_id = cw_strdup(id);
+    if (record) {
+        c->concerns[pos].kind = CW_CONCERN_16A_RECORD;
+        c->concerns[pos].assessed_ms = when;
+    }
     c->nconcerns++;
     return &c->concerns[pos];
+}
+
+/* A 16a record assesses a concern of its id, or any concern when it names none, raised at or
+ * before it; a concern's assessment is the earliest such record. Records only ever add and a
+ * concern's raised time only moves earlier, so that earliest time only moves earlier too:
+ * taking the minimum with what the concern holds is the same as recomputing it, and keeps the
+ * assessments of states written before the records were kept. */
+static bool record_assesses(const cw_concern_t *r, const cw_concern_t *k)
+{
+    return r->kind == CW_CONCERN_16A_RECORD && k->kind != CW_CONCERN_16A_RECORD &&
+           k->raised_ms && r->assessed_ms >= k->raised_ms &&
+           (!*r->concern_id || !strcmp(r->concern_id, k->concern_id));
+}
+
+static void assess(cw_concern_t *k, int64_t t)
+{
+    if (!k->assessed_ms || t < k->assessed_ms)
+        k->assessed_ms = t;
 }
 
 /* ------------------------------------------------------------------ contributions */
@@ -751,15 +798,20 @@ static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1
         c->team = cw_casebook_intern(cb, al->team);
 }
 
-static void apply_concern_16a(cw_case_t *c, const char *concern_id, int64_t t)
+static void apply_concern_16a(cw_case_t *c, const char *concern_id, int64_t t,
+                              apply_ctx_t *a)
 {
     set_max(&c->risk16a_ms, t);
+    cw_concern_t *r = concern_add(c, concern_id, t, true, a);
+    if (!r)
+        return;
+    int64_t at = r->assessed_ms;
+    const char *rid = r->concern_id;
     for (int i = 0; i < c->nconcerns; i++) {
         cw_concern_t *k = &c->concerns[i];
-        bool match = concern_id && *concern_id ? !strcmp(k->concern_id, concern_id)
-                                               : k->raised_ms && k->raised_ms <= t;
-        if (match && (!k->assessed_ms || t < k->assessed_ms) && (!k->raised_ms || t >= k->raised_ms))
-            k->assessed_ms = t;
+        if (k->kind != CW_CONCERN_16A_RECORD && k->raised_ms && at >= k->raised_ms &&
+            (!*rid || !strcmp(rid, k->concern_id)))
+            assess(k, at);
     }
 }
 
@@ -829,20 +881,27 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id, &a);
         if (!hg)
             break;
-        hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
+        /* the kind a listing gives wins over one a held event gave (the greater of two) */
+        if (hg->kind_from_held || (uint8_t)e->hearing_listed->hearing_kind > hg->kind) {
+            hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
+            hg->kind_from_held = false;
+        }
         if (newer(t, h, hg->stamp)) {
             hg->stamp = (cw_stamp_t){t, h};
             hg->status = CW_HEARING_LISTED;
-            hg->listed_for_ms = e->hearing_listed->listed_for;
         }
+        relist(hg, t, e->hearing_listed->listed_for);
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD: {
         cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id, &a);
         if (!hg)
             break;
-        if (!hg->kind)
+        if ((!hg->kind || hg->kind_from_held) &&
+            (uint8_t)e->hearing_held->hearing_kind > hg->kind) {
             hg->kind = (uint8_t)e->hearing_held->hearing_kind;
+            hg->kind_from_held = true;
+        }
         set_min(&hg->held_ms, t);
         if (newer(t, h, hg->stamp)) {
             hg->stamp = (cw_stamp_t){t, h};
@@ -857,9 +916,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         if (newer(t, h, hg->stamp)) {
             hg->stamp = (cw_stamp_t){t, h};
             hg->status = CW_HEARING_ADJOURNED;
-            if (e->hearing_adjourned->relisted_for)
-                hg->listed_for_ms = e->hearing_adjourned->relisted_for;
         }
+        if (e->hearing_adjourned->relisted_for)
+            relist(hg, t, e->hearing_adjourned->relisted_for);
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_ORDERED: {
@@ -868,7 +927,13 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
             break;
         if (r->ordered_ms)
             anomaly(&a, "report_ordered_twice", "report ordered again");
-        if (!r->ordered_ms || t < r->ordered_ms) {
+        /* ordered twice: the first order; at the same time the later due date, then the
+         * greater kind, so that arrival order does not matter */
+        const Casewatch__V1__ReportOrdered *ro = e->report_ordered;
+        if (!r->ordered_ms || t < r->ordered_ms ||
+            (t == r->ordered_ms &&
+             (ro->due_at > r->due_ms ||
+              (ro->due_at == r->due_ms && (uint8_t)ro->report_kind > r->kind)))) {
             r->ordered_ms = t;
             r->kind = (uint8_t)e->report_ordered->report_kind;
             r->due_ms = e->report_ordered->due_at;
@@ -895,26 +960,30 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
             break;
         if (!r->ordered_ms || r->ordered_ms > t)
             anomaly(&a, "report_not_ordered", "report filed that was never ordered");
-        if (!r->kind)
-            r->kind = (uint8_t)e->report_filed->report_kind;
+        if (!r->ordered_ms && (uint8_t)e->report_filed->report_kind > r->kind)
+            r->kind = (uint8_t)e->report_filed->report_kind; /* the order's kind wins */
         set_min(&r->filed_ms, t);
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED: {
         const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
-        cw_concern_t *k = concern_add(c, s->concern_id, t, &a);
+        cw_concern_t *k = concern_add(c, s->concern_id, t, false, &a);
         if (!k)
             break;
-        k->kind = (uint8_t)s->concern_kind;
+        /* raised twice: the first raising's kind (the greater at the same time) */
+        if (!k->raised_ms || t < k->raised_ms ||
+            (t == k->raised_ms && (uint8_t)s->concern_kind > k->kind))
+            k->kind = (uint8_t)s->concern_kind;
         set_min(&k->raised_ms, t);
-        if (!k->assessed_ms && c->risk16a_ms >= t && (!s->concern_id || !*s->concern_id))
-            k->assessed_ms = c->risk16a_ms;
+        for (int i = 0; i < c->nconcerns; i++)
+            if (record_assesses(&c->concerns[i], k))
+                assess(k, c->concerns[i].assessed_ms);
         if (s->concern_kind == CASEWATCH__V1__CONCERN_KIND__CONCERN_KIND_DOMESTIC_ABUSE)
             set_min(&c->da_alleged_ms, t);
         break;
     }
     case CASEWATCH__V1__EVENT__PAYLOAD_RISK_ASSESSMENT_RECORDED:
-        apply_concern_16a(c, e->risk_assessment_recorded->concern_id, t);
+        apply_concern_16a(c, e->risk_assessment_recorded->concern_id, t, &a);
         break;
     case CASEWATCH__V1__EVENT__PAYLOAD_DOMESTIC_ABUSE_ASSESSED:
         set_min(&c->da_assessed_ms, t);
@@ -1065,6 +1134,8 @@ uint8_t *cw_casebook_pack(const cw_casebook_t *cb, const cw_case_t *c, size_t *l
         hs[i].listed_for_ms = g->listed_for_ms;
         hs[i].held_ms = g->held_ms;
         hs[i].letter_ms = g->letter_ms;
+        hs[i].listing_ms = g->listing_ms;
+        hs[i].kind_from_held = g->kind_from_held;
         hsp[i] = &hs[i];
     }
     st.n_hearings = c->nhearings;
@@ -1197,11 +1268,18 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
             const Casewatch__V1__HearingState *g = st->hearings[i];
             c->hearings[i] = (cw_hearing_t){.hearing_id = cw_strdup(g->hearing_id),
                                             .kind = (uint8_t)g->kind,
+                                            .kind_from_held = g->kind_from_held,
                                             .status = (uint8_t)g->status,
                                             .stamp = stamp_from(g->stamp),
                                             .listed_for_ms = g->listed_for_ms,
                                             .held_ms = g->held_ms,
-                                            .letter_ms = g->letter_ms};
+                                            .letter_ms = g->letter_ms,
+                                            /* a state written before listing_ms was kept:
+                                             * its listing is no later than its stamp */
+                                            .listing_ms = g->listing_ms ? g->listing_ms
+                                                          : g->listed_for_ms
+                                                              ? stamp_from(g->stamp).ms
+                                                              : 0};
         }
         c->nhearings = (uint16_t)st->n_hearings;
     }

@@ -247,9 +247,15 @@ static void test_safeguarding_facts(void)
     cw_case_t *c = NULL;
     for (size_t i = 0; i < CW_ARRAY_LEN(e); i++)
         c = apply(cb, e[i], NULL, NULL);
-    CU_ASSERT_EQUAL_FATAL(c->nconcerns, 2);
-    CU_ASSERT_EQUAL(c->concerns[0].assessed_ms, T0 + 9 * DAY);
-    CU_ASSERT_EQUAL(c->concerns[1].assessed_ms, T0 + 3 * DAY);
+    /* two concerns and the two 16a records, the one naming no concern first */
+    CU_ASSERT_EQUAL_FATAL(c->nconcerns, 4);
+    CU_ASSERT_EQUAL(c->concerns[0].kind, CW_CONCERN_16A_RECORD);
+    CU_ASSERT_STRING_EQUAL(c->concerns[0].concern_id, "");
+    CU_ASSERT_EQUAL(c->concerns[0].raised_ms, 0);
+    CU_ASSERT_EQUAL(c->concerns[3].kind, CW_CONCERN_16A_RECORD);
+    CU_ASSERT_STRING_EQUAL(c->concerns[3].concern_id, "s2");
+    CU_ASSERT_EQUAL(c->concerns[1].assessed_ms, T0 + 9 * DAY);
+    CU_ASSERT_EQUAL(c->concerns[2].assessed_ms, T0 + 3 * DAY);
     CU_ASSERT_EQUAL(c->da_alleged_ms, T0 + DAY);
     CU_ASSERT_EQUAL(c->da_assessed_ms, T0 + 4 * DAY);
     CU_ASSERT_EQUAL(c->planning_ms, T0 + 5 * DAY);
@@ -420,7 +426,24 @@ static void test_order_independence(void)
                   closed("c", T0 + 90 * DAY),
                   reopened("c", T0 + 95 * DAY),
                   closed("c", T0 + 200 * DAY),
-                  reclassified("c", T0 + 10 * DAY, WAFH)};
+                  reclassified("c", T0 + 10 * DAY, WAFH),
+                  /* 16a assessments arriving before the concern they assess */
+                  concern("c", T0 + 2 * DAY, "s1", DA),
+                  concern("c", T0 + 4 * DAY, "", NEGLECT),
+                  concern("c", T0 + 12 * DAY, "s2", NEGLECT),
+                  risk16a("c", T0 + 9 * DAY, "s1"),
+                  risk16a("c", T0 + 11 * DAY, ""),
+                  risk16a("c", T0 + 20 * DAY, "s2"),
+                  risk16a("c", T0 + DAY, "s2"), /* before s2 was raised: not its assessment */
+                  /* a hearing held after its relisting: still listed for the relisted date */
+                  hearing_listed("c", T0 + 2 * DAY, "h", 1, T0 + 30 * DAY),
+                  hearing_adjourned("c", T0 + 30 * DAY, "h", T0 + 44 * DAY),
+                  hearing_held("c", T0 + 44 * DAY, "h"),
+                  /* same-time duplicates that differ */
+                  concern("c", T0 + 13 * DAY, "s3", DA),
+                  concern("c", T0 + 13 * DAY, "s3", NEGLECT),
+                  report_ordered("c", T0 + 14 * DAY, "r2", S7, T0 + 60 * DAY),
+                  report_ordered("c", T0 + 14 * DAY, "r2", S7, T0 + 70 * DAY)};
     size_t n = CW_ARRAY_LEN(e);
     size_t order[32];
     for (size_t i = 0; i < n; i++)
@@ -428,6 +451,30 @@ static void test_order_independence(void)
     size_t len0;
     int64_t t0[4];
     uint8_t *st0 = final_state(e, n, order, &len0, t0);
+    {
+        /* the concerns' assessments, in arrival order: s1 by its own record, the id-less one
+         * by the id-less record after it, s2 by the later of its two */
+        cw_casebook_t *cb = cw_casebook_new();
+        for (size_t i = 0; i < n; i++)
+            apply(cb, e[i], NULL, NULL);
+        const cw_case_t *c = cw_casebook_find(cb, "c");
+        int found = 0;
+        for (int i = 0; i < c->nconcerns; i++) {
+            const cw_concern_t *k = &c->concerns[i];
+            if (k->kind == CW_CONCERN_16A_RECORD)
+                continue;
+            found++;
+            int64_t want = !strcmp(k->concern_id, "s1")   ? T0 + 9 * DAY
+                           : !strcmp(k->concern_id, "s2") ? T0 + 20 * DAY
+                           : *k->concern_id               ? 0 /* s3: raised after both */
+                                                          : T0 + 11 * DAY;
+            CU_ASSERT_EQUAL(k->assessed_ms, want);
+        }
+        CU_ASSERT_EQUAL(found, 4);
+        CU_ASSERT_EQUAL_FATAL(c->nhearings, 1);
+        CU_ASSERT_EQUAL(c->hearings[0].listed_for_ms, T0 + 44 * DAY);
+        cw_casebook_destroy(cb);
+    }
     unsigned seed = 12345;
     for (int round = 0; round < 200; round++) {
         for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */

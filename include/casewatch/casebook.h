@@ -66,13 +66,21 @@ typedef struct cw_hearing {
     char *hearing_id;
     uint8_t kind;
     uint8_t status;
+    bool kind_from_held; /**< no listing gave the kind yet: a hearing_held did */
     cw_stamp_t stamp;
     int64_t listed_for_ms, held_ms, letter_ms;
+    int64_t listing_ms; /**< time of the listing or relisting listed_for_ms comes from: the
+                         * latest wins whatever else (held) came after it */
 } cw_hearing_t;
+
+/** cw_concern_t.kind of an entry that is not a concern but a 16a risk assessment recorded
+ * (raised_ms 0, assessed_ms its time, concern_id the concern it named or ""): kept so that an
+ * assessment arriving before its concern still assesses it. */
+#define CW_CONCERN_16A_RECORD 255
 
 typedef struct cw_concern {
     char *concern_id;
-    uint8_t kind;
+    uint8_t kind; /**< ConcernKind, or CW_CONCERN_16A_RECORD */
     int64_t raised_ms, assessed_ms;
 } cw_concern_t;
 
