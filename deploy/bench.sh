@@ -335,6 +335,10 @@ if [ "$PROFILE" = 1 ]; then
                 AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
            FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" bench_c \
         >"$BUILD/bench-pgss-c.txt" || true
+    # silences and acknowledgements are read back every 2 s also while batches commit
+    sql "SELECT 'read-backs during (c): ' || coalesce(sum(calls), 0) || ' of silences'
+           FROM pg_stat_statements WHERE query LIKE '%FROM silences WHERE ends_at%'" bench_c \
+        >>"$BUILD/bench-pgss-c.txt" || true
     sql "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd,
                 pg_size_pretty(pg_total_relation_size(relid)) FROM pg_stat_user_tables
           WHERE n_tup_ins + n_tup_upd > 0 ORDER BY n_tup_ins + n_tup_upd DESC LIMIT 10" bench_c \
