@@ -2,7 +2,8 @@
  * test_it_store.c — integration suite for the store (src/store.c) against a private
  * PostgreSQL: statements prepared once per connection and reused, a Parse that failed or was
  * skipped after an earlier error is sent again (never "prepared statement does not exist"),
- * the session SQL runs on every new connection, and a reconnect forgets what was prepared.
+ * the session SQL runs on every new connection, a reconnect forgets what was prepared, and
+ * the migrated cw_ms() is inlined and exact.
  */
 #include "casewatch/store.h"
 #include "cwtest.h"
@@ -191,6 +192,41 @@ static void test_reconnect_forgets_prepared(void)
     CU_ASSERT_STRING_EQUAL(o.value[3], "1");
 }
 
+/* Migration 007: cw_ms, on every batch write, is inlined by the planner (no function call
+ * per value) and gives the instant the original body gave. */
+static void test_cw_ms_inlined_and_exact(void)
+{
+    PGconn *c = PQconnectdb(pg.conninfo);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "EXPLAIN (VERBOSE, COSTS OFF) "
+                            "SELECT cw_ms(x) FROM generate_series(1::bigint, 3) x");
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    bool inlined = PQntuples(r) > 0, called = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        called |= strstr(PQgetvalue(r, i, 0), "cw_ms(") != NULL;
+        inlined &= !called;
+    }
+    CU_ASSERT_FALSE(called);
+    CU_ASSERT_TRUE(inlined);
+    PQclear(r);
+    r = PQexec(c, "SELECT count(*) FROM generate_series(-200000::bigint, 200000) d,"
+                  " LATERAL (SELECT d * 86400013 + 7919 * (d % 1000) AS ms) m "
+                  "WHERE cw_ms(ms) IS DISTINCT FROM CASE WHEN ms = 0 THEN NULL ELSE"
+                  " timestamptz 'epoch' + ms * interval '1 millisecond' END");
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    CU_ASSERT_STRING_EQUAL(PQntuples(r) ? PQgetvalue(r, 0, 0) : "", "0");
+    PQclear(r);
+    r = PQexec(c, "SET timezone = 'America/New_York'");
+    PQclear(r);
+    r = PQexec(c, "SELECT cw_ms(1779868800123) = timestamptz '2026-05-27 08:00:00.123+00',"
+                  " cw_ms(0) IS NULL, cw_ms(NULL) IS NULL");
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    CU_ASSERT(PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t") &&
+              !strcmp(PQgetvalue(r, 0, 1), "t") && !strcmp(PQgetvalue(r, 0, 2), "t"));
+    PQclear(r);
+    PQfinish(c);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -204,5 +240,6 @@ int main(void)
                 test_parse_skipped_after_error_is_sent_again);
     CU_add_test(s, "a reconnect forgets what was prepared and runs the session SQL again",
                 test_reconnect_forgets_prepared);
+    CU_add_test(s, "cw_ms is inlined by the planner and exact", test_cw_ms_inlined_and_exact);
     return cwt_cunit_run();
 }
