@@ -65,7 +65,7 @@ CONFIG=$DIR/casewatch.ini
 cat >"$CONFIG.tmp" <<EOF
 [daemon]
 log_level = info
-batch_max_events = 2000
+batch_max_events = 10000
 batch_max_wait_ms = 10
 max_message_bytes = 1048576
 

@@ -46,7 +46,7 @@ static const key_def_t key_defs[] = {
      "one of error, warn, info, debug", false},
     {"daemon", "log_format", KT_LOGFORMAT, OFF(log_json), 0, "text", 0, 0, true,
      "text or json", false},
-    {"daemon", "batch_max_events", KT_INT, OFF(batch_max_events), 0, "2000", 1, 1000000, true,
+    {"daemon", "batch_max_events", KT_INT, OFF(batch_max_events), 0, "10000", 1, 1000000, true,
      "an integer from 1 to 1000000", false},
     {"daemon", "batch_max_wait_ms", KT_INT, OFF(batch_max_wait_ms), 0, "10", 0, 60000, true,
      "milliseconds from 0 to 60000", false},

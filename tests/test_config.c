@@ -34,7 +34,7 @@ static void test_minimal_defaults(void)
     char err[4096];
     cw_config_t *c = cw_config_load(path, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    CU_ASSERT_EQUAL(c->batch_max_events, 2000);
+    CU_ASSERT_EQUAL(c->batch_max_events, 10000);
     CU_ASSERT_EQUAL(c->batch_max_wait_ms, 10);
     CU_ASSERT_EQUAL(c->log_level, CW_LOG_INFO);
     CU_ASSERT_EQUAL(c->n_event_topics, 2);

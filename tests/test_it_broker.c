@@ -431,7 +431,7 @@ static void test_stack_up_down(void)
     if (parsed && up == 0) {
         char expect[4096], got[4096] = "";
         snprintf(expect, sizeof(expect),
-                 "[daemon]\nlog_level = info\nbatch_max_events = 2000\nbatch_max_wait_ms = 10\n"
+                 "[daemon]\nlog_level = info\nbatch_max_events = 10000\nbatch_max_wait_ms = 10\n"
                  "max_message_bytes = 1048576\n\n[postgres]\n"
                  "conninfo = host=%s/s/pg/sock port=%s user=postgres dbname=postgres\n\n"
                  "[topics]\nevents = casewatch.case-events,casewatch.hearing-events\n"
