@@ -255,6 +255,7 @@ s_first=0
 s=0
 deadline=$(awk -v t="$t_start" 'BEGIN { printf "%.3f", t + 420 }')
 PERF_PID=
+WAIT_PID=
 while :; do
     alive "$C_PID" || { echo "$PROG: casewatchd exited during (c)" >&2; tail -n 30 "$TMP/c.log" >&2; exit 1; }
     s=$(committed)
@@ -274,6 +275,14 @@ while :; do
                 >/dev/null 2>"$TMP/perf.err" &
             PERF_PID=$!
             OTHER_PIDS+=("$PERF_PID")
+            # what casewatchd's backends wait on, sampled every 20 ms: lock waits between the
+            # two batches in flight, WAL flushes, or the daemon (ClientRead)
+            { echo "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, state)
+                      FROM pg_stat_activity WHERE datname = 'bench_c'
+                       AND backend_type = 'client backend' AND pid <> pg_backend_pid() \\watch 0.02"
+            } | psql "$(conninfo bench_c)" -X -q -At >"$TMP/waits.txt" 2>/dev/null &
+            WAIT_PID=$!
+            OTHER_PIDS+=("$WAIT_PID")
         fi
     fi
     [ "$s" -ge "$TOTAL" ] && break
@@ -302,6 +311,7 @@ for _ in $(seq 1 600); do
 done
 C_ALERT_TAIL=$(fsub "$t_end" "$t_offsets")
 [ -n "$PERF_PID" ] && { kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; }
+[ -n "$WAIT_PID" ] && { kill "$WAIT_PID" 2>/dev/null || true; wait "$WAIT_PID" 2>/dev/null || true; }
 C_DONE=$s
 C_SECS=$(fsub "$t_end" "$t_first")
 # CPU seconds over the timed span: the daemon (all its threads) and its PostgreSQL backends
@@ -338,6 +348,9 @@ if [ "$PROFILE" = 1 ]; then
     # silences and acknowledgements are read back every 2 s also while batches commit
     sql "SELECT 'read-backs during (c): ' || coalesce(sum(calls), 0) || ' of silences'
            FROM pg_stat_statements WHERE query LIKE '%FROM silences WHERE ends_at%'" bench_c \
+        >>"$BUILD/bench-pgss-c.txt" || true
+    echo "backend samples by wait (20 ms; idle = waiting for casewatchd):" >>"$BUILD/bench-pgss-c.txt"
+    grep -v '^$' "$TMP/waits.txt" | sort | uniq -c | sort -rn | head -n 12 \
         >>"$BUILD/bench-pgss-c.txt" || true
     sql "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd,
                 pg_size_pretty(pg_total_relation_size(relid)) FROM pg_stat_user_tables
