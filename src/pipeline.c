@@ -2159,7 +2159,9 @@ static void silences_result(void *arg, const PGresult *res)
  * pause between batches, which never comes while the daemon catches up (two batches are in
  * flight back to back) and is exactly when operators silence and acknowledge: silences are
  * never written by a batch, and an acknowledgement is applied only to the occurrence its row
- * describes, so a row read while a batch commits a newer occurrence is ignored. */
+ * describes, so a row read while a batch commits a newer occurrence is ignored. What is read
+ * is the firing alerts acknowledged, and those acted on in the last minute (an
+ * un-acknowledgement): not every alert a batch touched, which during a catch-up is thousands. */
 static void refresh_acks_and_silences(cw_pipeline_t *p)
 {
     int64_t now = cw_mono_ms();
@@ -2170,8 +2172,9 @@ static void refresh_acks_and_silences(cw_pipeline_t *p)
     cw_store_job_t *job = cw_store_job_new(NULL, p);
     cw_store_job_add0(job,
                       "SELECT dedup_key, acknowledged, " MS("pending_at") ", origin FROM alerts "
-                      "WHERE state = 'firing' AND "
-                      "(acknowledged OR updated_at > now() - interval '1 minute')",
+                      "WHERE state = 'firing' AND (acknowledged OR dedup_key IN "
+                      "(SELECT dedup_key FROM alert_actions WHERE at > now() - interval "
+                      "'1 minute'))",
                       acks_result);
     cw_store_job_add0(job,
                       "SELECT id, rule, court_area, case_id, min_severity,"
