@@ -1197,39 +1197,45 @@ static void add_cases_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     cw_case_t *const *dirty = cw_casebook_dirty(p->book, &ndirty);
     if (!ndirty)
         return;
-    cw_pgarray_t a[16];
+    /* binary arrays: the case state goes as bytes, not hex, and nothing is quoted or parsed */
+    static const uint32_t oid[16] = {CW_OID_TEXT, CW_OID_INT4, CW_OID_INT8, CW_OID_INT8,
+                                     CW_OID_INT8, CW_OID_TEXT, CW_OID_TEXT, CW_OID_TEXT,
+                                     CW_OID_TEXT, CW_OID_TEXT, CW_OID_TEXT, CW_OID_TEXT,
+                                     CW_OID_INT4, CW_OID_INT8, CW_OID_INT8, CW_OID_BYTEA};
+    cw_pgbin_t a[16];
     for (int i = 0; i < 16; i++)
-        cw_pgarray_init(&a[i]);
+        cw_pgbin_init(&a[i], oid[i]);
     for (size_t i = 0; i < ndirty; i++) {
         const cw_case_t *c = dirty[i];
         int members = 0;
         for (int j = 0; j < c->nchildren; j++)
             members += c->children[j].member;
         bool closed = cw_case_closed(c);
-        cw_pgarray_add_text(&a[0], c->case_id);
-        cw_pgarray_add_int(&a[1], c->partition);
-        cw_pgarray_add_int(&a[2], c->event_count);
-        cw_pgarray_add_int(&a[3], c->first_ms);
-        cw_pgarray_add_int(&a[4], c->last_ms);
-        cw_pgarray_add_text(&a[5], !c->opened ? "stub" : closed ? "closed" : "open");
-        cw_pgarray_add_text(&a[6], cw_case_type_name(c->case_type));
-        cw_pgarray_add_text(&a[7], cw_casebook_str(p->book, c->area));
-        cw_pgarray_add_text(&a[8], cw_casebook_str(p->book, c->osa));
-        cw_pgarray_add_text(&a[9], cw_casebook_str(p->book, c->team));
-        cw_pgarray_add_text(&a[10], cw_casebook_str(p->book, c->worker));
-        cw_pgarray_add_text(&a[11], cw_alloc_name(c->alloc));
-        cw_pgarray_add_int(&a[12], members);
-        cw_pgarray_add_int(&a[13], c->opened ? c->start_ms : 0);
-        cw_pgarray_add_int(&a[14], closed ? c->close_stamp.ms : 0);
+        cw_pgbin_add_text(&a[0], c->case_id);
+        cw_pgbin_add_int(&a[1], c->partition);
+        cw_pgbin_add_int(&a[2], c->event_count);
+        cw_pgbin_add_int(&a[3], c->first_ms);
+        cw_pgbin_add_int(&a[4], c->last_ms);
+        cw_pgbin_add_text(&a[5], !c->opened ? "stub" : closed ? "closed" : "open");
+        cw_pgbin_add_text(&a[6], cw_case_type_name(c->case_type));
+        cw_pgbin_add_text(&a[7], cw_casebook_str(p->book, c->area));
+        cw_pgbin_add_text(&a[8], cw_casebook_str(p->book, c->osa));
+        cw_pgbin_add_text(&a[9], cw_casebook_str(p->book, c->team));
+        cw_pgbin_add_text(&a[10], cw_casebook_str(p->book, c->worker));
+        cw_pgbin_add_text(&a[11], cw_alloc_name(c->alloc));
+        cw_pgbin_add_int(&a[12], members);
+        cw_pgbin_add_int(&a[13], c->opened ? c->start_ms : 0);
+        cw_pgbin_add_int(&a[14], closed ? c->close_stamp.ms : 0);
         size_t len;
         uint8_t *st = cw_casebook_pack(p->book, c, &len);
-        cw_pgarray_add_bytea(&a[15], st, len);
+        cw_pgbin_add_bytes(&a[15], st, len);
         free(st);
     }
     char *v[16];
+    int len[16];
     for (int i = 0; i < 16; i++)
-        v[i] = cw_pgarray_finish(&a[i]);
-    cw_store_job_addp(job, SQL_CASES_UPSERT, 16, v, NULL);
+        v[i] = cw_pgbin_finish(&a[i], &len[i]);
+    cw_store_job_addp_bin(job, SQL_CASES_UPSERT, 16, v, len, NULL);
 }
 
 /* The batch's net aggregate change, one statement per table, zero entries left out. */
@@ -1550,13 +1556,19 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     if (!n)
         return;
     log_transitions(p);
-    cw_pgarray_t a[28], h[10], o[5];
+    enum { T = CW_OID_TEXT, I4 = CW_OID_INT4, I8 = CW_OID_INT8, B = CW_OID_BOOL };
+    static const uint32_t aoid[28] = {T,  T,  I8, T,  T,  T,  T,  T,  T,  T,
+                                      T,  T,  I4, I8, I8, I8, I8, I8, I8, I4,
+                                      CW_OID_FLOAT8, CW_OID_FLOAT8, T, T, I4, I8, B, I8};
+    static const uint32_t hoid[10] = {T, T, T, T, T, I8, B, B, B, T};
+    static const uint32_t ooid[5] = {T, T, T, CW_OID_BYTEA, B};
+    cw_pgbin_t a[28], h[10], o[5];
     for (int i = 0; i < 28; i++)
-        cw_pgarray_init(&a[i]);
+        cw_pgbin_init(&a[i], aoid[i]);
     for (int i = 0; i < 10; i++)
-        cw_pgarray_init(&h[i]);
+        cw_pgbin_init(&h[i], hoid[i]);
     for (int i = 0; i < 5; i++)
-        cw_pgarray_init(&o[i]);
+        cw_pgbin_init(&o[i], ooid[i]);
     int nout = 0, nhist = 0;
     b->outs = cw_calloc(n, sizeof(out_alert_t));
     /* which transition is the latest of its key (it holds the key's state row): one pass from
@@ -1587,59 +1599,56 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         if (!x->firing_ms && !t[i].notify)
             continue;
         if (latest[i]) {
-            char num[32];
-            cw_pgarray_add_text(&a[0], x->dedup_key);
-            cw_pgarray_add_text(&a[1], rule->name);
-            cw_pgarray_add_int(&a[2], x->rule_version);
-            cw_pgarray_add_text(&a[3], cw_family_name(rule->family));
-            cw_pgarray_add_text(&a[4], cw_severity_name(x->severity));
-            cw_pgarray_add_text(&a[5], cw_alert_state_name(x->state));
-            cw_pgarray_add_text(&a[6], cw_resolution_name(x->resolution));
-            cw_pgarray_add_text(&a[7], x->case_id);
-            cw_pgarray_add_text(&a[8], x->subject);
-            cw_pgarray_add_text(&a[9], x->area);
-            cw_pgarray_add_text(&a[10], x->worker);
-            cw_pgarray_add_text(&a[11], cw_case_type_name(x->case_type));
-            cw_pgarray_add_int(&a[12], x->partition);
-            cw_pgarray_add_int(&a[13], x->armed_ms);
-            cw_pgarray_add_int(&a[14], x->due_ms);
-            cw_pgarray_add_int(&a[15], x->pending_ms);
-            cw_pgarray_add_int(&a[16], x->firing_ms);
-            cw_pgarray_add_int(&a[17], x->resolved_ms);
-            cw_pgarray_add_int(&a[18], x->notified_ms);
-            cw_pgarray_add_int(&a[19], x->notify_count);
-            snprintf(num, sizeof(num), "%.17g", x->value);
-            cw_pgarray_add_text(&a[20], num);
-            snprintf(num, sizeof(num), "%.17g", x->threshold);
-            cw_pgarray_add_text(&a[21], num);
-            cw_pgarray_add_text(&a[22], x->cause_event_id);
-            cw_pgarray_add_text(&a[23], x->cause_topic);
-            cw_pgarray_add_int(&a[24], x->cause_partition);
-            cw_pgarray_add_int(&a[25], x->cause_offset);
-            cw_pgarray_add_text(&a[26], x->silenced ? "t" : "f");
-            cw_pgarray_add_int(&a[27], (int64_t)x->origin);
+            cw_pgbin_add_text(&a[0], x->dedup_key);
+            cw_pgbin_add_text(&a[1], rule->name);
+            cw_pgbin_add_int(&a[2], x->rule_version);
+            cw_pgbin_add_text(&a[3], cw_family_name(rule->family));
+            cw_pgbin_add_text(&a[4], cw_severity_name(x->severity));
+            cw_pgbin_add_text(&a[5], cw_alert_state_name(x->state));
+            cw_pgbin_add_text(&a[6], cw_resolution_name(x->resolution));
+            cw_pgbin_add_text(&a[7], x->case_id);
+            cw_pgbin_add_text(&a[8], x->subject);
+            cw_pgbin_add_text(&a[9], x->area);
+            cw_pgbin_add_text(&a[10], x->worker);
+            cw_pgbin_add_text(&a[11], cw_case_type_name(x->case_type));
+            cw_pgbin_add_int(&a[12], x->partition);
+            cw_pgbin_add_int(&a[13], x->armed_ms);
+            cw_pgbin_add_int(&a[14], x->due_ms);
+            cw_pgbin_add_int(&a[15], x->pending_ms);
+            cw_pgbin_add_int(&a[16], x->firing_ms);
+            cw_pgbin_add_int(&a[17], x->resolved_ms);
+            cw_pgbin_add_int(&a[18], x->notified_ms);
+            cw_pgbin_add_int(&a[19], x->notify_count);
+            cw_pgbin_add_float8(&a[20], x->value);
+            cw_pgbin_add_float8(&a[21], x->threshold);
+            cw_pgbin_add_text(&a[22], x->cause_event_id);
+            cw_pgbin_add_text(&a[23], x->cause_topic);
+            cw_pgbin_add_int(&a[24], x->cause_partition);
+            cw_pgbin_add_int(&a[25], x->cause_offset);
+            cw_pgbin_add_bool(&a[26], x->silenced);
+            cw_pgbin_add_int(&a[27], (int64_t)x->origin);
         }
         nhist++;
-        cw_pgarray_add_text(&h[0], t[i].alert_id);
-        cw_pgarray_add_text(&h[1], x->dedup_key);
-        cw_pgarray_add_text(&h[2], t[i].from ? cw_alert_state_name(t[i].from) : "");
-        cw_pgarray_add_text(&h[3], t[i].repeat ? "firing" : cw_alert_state_name(x->state));
-        cw_pgarray_add_text(&h[4], cw_resolution_name(x->resolution));
-        cw_pgarray_add_int(&h[5], t[i].at);
-        cw_pgarray_add_text(&h[6], t[i].notify ? "t" : "f");
-        cw_pgarray_add_text(&h[7], x->silenced ? "t" : "f");
-        cw_pgarray_add_text(&h[8], t[i].repeat ? "t" : "f");
-        cw_pgarray_add_text(&h[9], x->cause_event_id);
+        cw_pgbin_add_text(&h[0], t[i].alert_id);
+        cw_pgbin_add_text(&h[1], x->dedup_key);
+        cw_pgbin_add_text(&h[2], t[i].from ? cw_alert_state_name(t[i].from) : "");
+        cw_pgbin_add_text(&h[3], t[i].repeat ? "firing" : cw_alert_state_name(x->state));
+        cw_pgbin_add_text(&h[4], cw_resolution_name(x->resolution));
+        cw_pgbin_add_int(&h[5], t[i].at);
+        cw_pgbin_add_bool(&h[6], t[i].notify);
+        cw_pgbin_add_bool(&h[7], x->silenced);
+        cw_pgbin_add_bool(&h[8], t[i].repeat);
+        cw_pgbin_add_text(&h[9], x->cause_event_id);
         if (t[i].notify) {
             char scope[200];
             size_t len;
             uint8_t *payload = pack_alert(p, &t[i], &len);
             const char *key = scope_key(x, scope, sizeof(scope));
-            cw_pgarray_add_text(&o[0], t[i].alert_id);
-            cw_pgarray_add_text(&o[1], x->dedup_key);
-            cw_pgarray_add_text(&o[2], key);
-            cw_pgarray_add_bytea(&o[3], payload, len);
-            cw_pgarray_add_text(&o[4], x->silenced ? "t" : "f");
+            cw_pgbin_add_text(&o[0], t[i].alert_id);
+            cw_pgbin_add_text(&o[1], x->dedup_key);
+            cw_pgbin_add_text(&o[2], key);
+            cw_pgbin_add_bytes(&o[3], payload, len);
+            cw_pgbin_add_bool(&o[4], x->silenced);
             nout++;
             if (x->silenced) {
                 free(payload);
@@ -1652,24 +1661,25 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     }
     free(latest);
     char *v[28];
+    int len[28];
     for (int i = 0; i < 28; i++)
-        v[i] = cw_pgarray_finish(&a[i]);
+        v[i] = cw_pgbin_finish(&a[i], &len[i]);
     if (a[0].n)
-        cw_store_job_addp(job, SQL_ALERTS_UPSERT, 28, v, NULL);
+        cw_store_job_addp_bin(job, SQL_ALERTS_UPSERT, 28, v, len, NULL);
     else
         for (int i = 0; i < 28; i++)
             free(v[i]);
     for (int i = 0; i < 10; i++)
-        v[i] = cw_pgarray_finish(&h[i]);
+        v[i] = cw_pgbin_finish(&h[i], &len[i]);
     if (nhist)
-        cw_store_job_addp(job, SQL_ALERT_HISTORY, 10, v, NULL);
+        cw_store_job_addp_bin(job, SQL_ALERT_HISTORY, 10, v, len, NULL);
     else
         for (int i = 0; i < 10; i++)
             free(v[i]);
     for (int i = 0; i < 5; i++)
-        v[i] = cw_pgarray_finish(&o[i]);
+        v[i] = cw_pgbin_finish(&o[i], &len[i]);
     if (nout)
-        cw_store_job_addp(job, SQL_ALERT_OUTBOX, 5, v, NULL);
+        cw_store_job_addp_bin(job, SQL_ALERT_OUTBOX, 5, v, len, NULL);
     else
         for (int i = 0; i < 5; i++)
             free(v[i]);
@@ -1981,33 +1991,29 @@ static void maybe_flush(cw_pipeline_t *p)
     cw_store_job_t *job = cw_store_job_new(commit1_done, b);
     cw_store_job_add0(job, "BEGIN", NULL);
     if (b->nev) {
-        cw_pgarray_t id, cs, kind, at, tp, kp, off;
-        cw_pgarray_init(&id);
-        cw_pgarray_init(&cs);
-        cw_pgarray_init(&kind);
-        cw_pgarray_init(&at);
-        cw_pgarray_init(&tp);
-        cw_pgarray_init(&kp);
-        cw_pgarray_init(&off);
+        cw_pgbin_t a[7];
+        static const uint32_t oid[7] = {CW_OID_TEXT, CW_OID_TEXT, CW_OID_TEXT, CW_OID_INT8,
+                                        CW_OID_TEXT, CW_OID_INT4, CW_OID_INT8};
+        for (int i = 0; i < 7; i++)
+            cw_pgbin_init(&a[i], oid[i]);
         for (int i = 0; i < b->nev; i++) {
             const Casewatch__V1__Event *e = b->evs[i].ev.pb;
-            cw_pgarray_add_text(&id, e->event_id);
+            cw_pgbin_add_text(&a[0], e->event_id);
             if (e->case_id && *e->case_id)
-                cw_pgarray_add_text(&cs, e->case_id);
+                cw_pgbin_add_text(&a[1], e->case_id);
             else
-                cw_pgarray_add_null(&cs);
-            cw_pgarray_add_text(&kind, cw_event_kind_name(b->evs[i].ev.kind));
-            cw_pgarray_add_int(&at, e->occurred_at);
-            cw_pgarray_add_text(&tp, p->slots[b->evs[i].slot].topic);
-            cw_pgarray_add_int(&kp, p->slots[b->evs[i].slot].partition);
-            cw_pgarray_add_int(&off, b->evs[i].offset);
+                cw_pgbin_add_null(&a[1]);
+            cw_pgbin_add_text(&a[2], cw_event_kind_name(b->evs[i].ev.kind));
+            cw_pgbin_add_int(&a[3], e->occurred_at);
+            cw_pgbin_add_text(&a[4], p->slots[b->evs[i].slot].topic);
+            cw_pgbin_add_int(&a[5], p->slots[b->evs[i].slot].partition);
+            cw_pgbin_add_int(&a[6], b->evs[i].offset);
         }
-        cw_store_job_addp(job, SQL_EVENTS_INSERT, 7,
-                          (char *[]){cw_pgarray_finish(&id), cw_pgarray_finish(&cs),
-                                     cw_pgarray_finish(&kind), cw_pgarray_finish(&at),
-                                     cw_pgarray_finish(&tp), cw_pgarray_finish(&kp),
-                                     cw_pgarray_finish(&off)},
-                          events_result);
+        char *v[7];
+        int len[7];
+        for (int i = 0; i < 7; i++)
+            v[i] = cw_pgbin_finish(&a[i], &len[i]);
+        cw_store_job_addp_bin(job, SQL_EVENTS_INSERT, 7, v, len, events_result);
     }
     cw_store_submit(st, job);
 }

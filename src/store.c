@@ -24,6 +24,8 @@ typedef struct stmt {
     bool prepared; /* run as a named statement of this connection */
     int binary;    /* results in binary format */
     int prep;      /* index into the store's statement cache; -1 = no Parse sent with it */
+    int *lengths;  /* per parameter: its length when binary; NULL = all text */
+    int *formats;  /* per parameter: 1 binary, 0 text; NULL = all text */
 } stmt_t;
 
 struct cw_store_job {
@@ -120,6 +122,21 @@ void cw_store_job_add(cw_store_job_t *job, const char *sql, int nparams, char **
     s->prepared = false;
     s->binary = 0;
     s->prep = -1;
+    s->lengths = NULL;
+    s->formats = NULL;
+}
+
+void cw_store_job_addp_bin(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                           const int *lengths, cw_store_result_fn on_result)
+{
+    cw_store_job_addp(job, sql, nparams, values, on_result);
+    stmt_t *s = &job->stmts[job->n - 1];
+    s->lengths = cw_calloc((size_t)nparams + 1, sizeof(int));
+    s->formats = cw_calloc((size_t)nparams + 1, sizeof(int));
+    for (int i = 0; i < nparams; i++) {
+        s->formats[i] = lengths[i] >= 0;
+        s->lengths[i] = lengths[i] >= 0 ? lengths[i] : 0;
+    }
 }
 
 void cw_store_job_add_binary(cw_store_job_t *job, const char *sql, int nparams, char **values,
@@ -147,6 +164,8 @@ static void job_free(cw_store_job_t *job)
         for (int p = 0; p < job->stmts[i].nparams; p++)
             free(job->stmts[i].values[p]);
         free(job->stmts[i].values);
+        free(job->stmts[i].lengths);
+        free(job->stmts[i].formats);
     }
     free(job->stmts);
     free(job->errmsg);
@@ -532,10 +551,11 @@ static void run_next(cw_store_t *st)
             char name[16];
             snprintf(name, sizeof(name), "cw%d", k);
             ok = PQsendQueryPrepared(st->conn, name, s->nparams, (const char *const *)s->values,
-                                     NULL, NULL, s->binary);
+                                     s->lengths, s->formats, s->binary);
         } else {
             ok = PQsendQueryParams(st->conn, s->sql, s->nparams, NULL,
-                                   (const char *const *)s->values, NULL, NULL, s->binary);
+                                   (const char *const *)s->values, s->lengths, s->formats,
+                                   s->binary);
         }
         if (!ok) {
             char msg[512];
@@ -833,6 +853,116 @@ char *cw_pgarray_finish(cw_pgarray_t *a)
     char *r = a->buf;
     a->buf = NULL;
     return r;
+}
+
+/* ---------------------------------------------------------------- binary arrays */
+
+#define PGBIN_HEADER 20 /* ndim, has-null flag, element type, dimension, lower bound */
+
+static void bin_reserve(cw_pgbin_t *a, size_t more)
+{
+    if (a->len + more > a->cap) {
+        while (a->len + more > a->cap)
+            a->cap *= 2;
+        a->buf = cw_realloc(a->buf, a->cap);
+    }
+}
+
+static void bin_u32(char *at, uint32_t v)
+{
+    at[0] = (char)(v >> 24);
+    at[1] = (char)(v >> 16);
+    at[2] = (char)(v >> 8);
+    at[3] = (char)v;
+}
+
+void cw_pgbin_init(cw_pgbin_t *a, uint32_t elem_oid)
+{
+    a->cap = 1024;
+    a->buf = cw_malloc(a->cap);
+    a->len = PGBIN_HEADER; /* written by cw_pgbin_finish */
+    a->n = 0;
+    a->oid = elem_oid;
+    a->hasnull = false;
+}
+
+void cw_pgbin_add_bytes(cw_pgbin_t *a, const void *p, size_t n)
+{
+    bin_reserve(a, 4 + n);
+    bin_u32(a->buf + a->len, (uint32_t)n);
+    if (n)
+        memcpy(a->buf + a->len + 4, p, n);
+    a->len += 4 + n;
+    a->n++;
+}
+
+void cw_pgbin_add_text(cw_pgbin_t *a, const char *s)
+{
+    cw_pgbin_add_bytes(a, s, strlen(s));
+}
+
+void cw_pgbin_add_int(cw_pgbin_t *a, int64_t v)
+{
+    bool wide = a->oid == CW_OID_INT8;
+    bin_reserve(a, 12);
+    char *at = a->buf + a->len;
+    bin_u32(at, wide ? 8 : 4);
+    if (wide) {
+        bin_u32(at + 4, (uint32_t)((uint64_t)v >> 32));
+        bin_u32(at + 8, (uint32_t)v);
+    } else {
+        bin_u32(at + 4, (uint32_t)(int32_t)v);
+    }
+    a->len += wide ? 12 : 8;
+    a->n++;
+}
+
+void cw_pgbin_add_bool(cw_pgbin_t *a, bool v)
+{
+    char b = v ? 1 : 0;
+    cw_pgbin_add_bytes(a, &b, 1);
+}
+
+void cw_pgbin_add_float8(cw_pgbin_t *a, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u)); /* IEEE 754, sent big-endian */
+    bin_reserve(a, 12);
+    char *at = a->buf + a->len;
+    bin_u32(at, 8);
+    bin_u32(at + 4, (uint32_t)(u >> 32));
+    bin_u32(at + 8, (uint32_t)u);
+    a->len += 12;
+    a->n++;
+}
+
+void cw_pgbin_add_null(cw_pgbin_t *a)
+{
+    bin_reserve(a, 4);
+    bin_u32(a->buf + a->len, 0xffffffffu); /* length -1 */
+    a->len += 4;
+    a->n++;
+    a->hasnull = true;
+}
+
+char *cw_pgbin_finish(cw_pgbin_t *a, int *len)
+{
+    char *h = a->buf;
+    if (!a->n) { /* the empty array has no dimensions */
+        bin_u32(h, 0);
+        bin_u32(h + 4, 0);
+        bin_u32(h + 8, a->oid);
+        *len = 12;
+    } else {
+        bin_u32(h, 1);
+        bin_u32(h + 4, a->hasnull);
+        bin_u32(h + 8, a->oid);
+        bin_u32(h + 12, (uint32_t)a->n);
+        bin_u32(h + 16, 1);
+        *len = (int)a->len;
+    }
+    a->buf = NULL;
+    return h;
 }
 
 char *cw_pgparam_int(int64_t v)

@@ -3,7 +3,7 @@
  * PostgreSQL: statements prepared once per connection and reused, a Parse that failed or was
  * skipped after an earlier error is sent again (never "prepared statement does not exist"),
  * the session SQL runs on every new connection, a reconnect forgets what was prepared, and
- * the migrated cw_ms() is inlined and exact.
+ * binary array parameters arrive intact, and the migrated cw_ms() is inlined and exact.
  */
 #include "casewatch/store.h"
 #include "cwtest.h"
@@ -192,6 +192,84 @@ static void test_reconnect_forgets_prepared(void)
     CU_ASSERT_STRING_EQUAL(o.value[3], "1");
 }
 
+/* Binary-format array parameters: text with the characters a text literal must escape,
+ * NULLs, int4 and int8 extremes, bytea with zero bytes, and an empty array. */
+static const char SQL_BIN[] =
+    "SELECT (SELECT string_agg(coalesce(t, '<null>') || '|' || coalesce(i::text, '<null>') || '|'"
+    " || coalesce(b::text, '<null>') || '|' || coalesce(encode(y, 'hex'), '<null>'), ';'"
+    " ORDER BY o) FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[])"
+    " WITH ORDINALITY AS u(t, i, b, y, o)) || '#' || cardinality($5::text[])";
+
+static const char SQL_BIN_FB[] =
+    "SELECT string_agg(CASE WHEN f = 0.1::float8 THEN 't' ELSE f::text END || ':' ||"
+    " coalesce(q::text, '<null>'), ';' ORDER BY o)"
+    " FROM unnest($1::float8[], $2::bool[]) WITH ORDINALITY AS u(f, q, o)";
+
+static void test_binary_arrays(void)
+{
+    cw_pgbin_t t, i, b, y, e;
+    cw_pgbin_init(&t, CW_OID_TEXT);
+    cw_pgbin_init(&i, CW_OID_INT4);
+    cw_pgbin_init(&b, CW_OID_INT8);
+    cw_pgbin_init(&y, CW_OID_BYTEA);
+    cw_pgbin_init(&e, CW_OID_TEXT);
+    cw_pgbin_add_text(&t, "plain");
+    cw_pgbin_add_text(&t, "quote\"back\\slash,{} NULL");
+    cw_pgbin_add_null(&t);
+    cw_pgbin_add_int(&i, -5);
+    cw_pgbin_add_int(&i, 2147483647);
+    cw_pgbin_add_null(&i);
+    cw_pgbin_add_int(&b, -9000000000LL);
+    cw_pgbin_add_int(&b, INT64_MAX);
+    cw_pgbin_add_null(&b);
+    cw_pgbin_add_bytes(&y, "\0\x01\xff", 3);
+    cw_pgbin_add_bytes(&y, "", 0);
+    cw_pgbin_add_null(&y);
+    int len[5];
+    char *v[5] = {cw_pgbin_finish(&t, &len[0]), cw_pgbin_finish(&i, &len[1]),
+                  cw_pgbin_finish(&b, &len[2]), cw_pgbin_finish(&y, &len[3]),
+                  cw_pgbin_finish(&e, &len[4])};
+    for (int round = 0; round < 2; round++) { /* Parsed, then reused */
+        outcome_t o = {0};
+        cw_store_job_t *job = cw_store_job_new(on_done, &o);
+        char *copy[5];
+        for (int k = 0; k < 5; k++) {
+            copy[k] = malloc((size_t)len[k]);
+            memcpy(copy[k], v[k], (size_t)len[k]);
+        }
+        cw_store_job_addp_bin(job, SQL_BIN, 5, copy, len, on_result);
+        run(job, &o);
+        CU_ASSERT_EQUAL(o.err, CW_OK);
+        CU_ASSERT_STRING_EQUAL(o.value[0], "plain|-5|-9000000000|0001ff;"
+                                           "quote\"back\\slash,{} NULL|2147483647|"
+                                           "9223372036854775807|;"
+                                           "<null>|<null>|<null>|<null>#0");
+    }
+    for (int k = 0; k < 5; k++)
+        free(v[k]);
+
+    /* bool and float8: the exact double, infinities and NaN, false and NULL */
+    cw_pgbin_t f, q;
+    cw_pgbin_init(&f, CW_OID_FLOAT8);
+    cw_pgbin_init(&q, CW_OID_BOOL);
+    cw_pgbin_add_float8(&f, 0.1);
+    cw_pgbin_add_float8(&f, -1e300);
+    cw_pgbin_add_float8(&f, 1.0 / 0.0);
+    cw_pgbin_add_float8(&f, 0.0 / 0.0);
+    cw_pgbin_add_bool(&q, true);
+    cw_pgbin_add_bool(&q, false);
+    cw_pgbin_add_null(&q);
+    cw_pgbin_add_bool(&q, true);
+    int fl[2];
+    char *fv[2] = {cw_pgbin_finish(&f, &fl[0]), cw_pgbin_finish(&q, &fl[1])};
+    outcome_t o = {0};
+    cw_store_job_t *job = cw_store_job_new(on_done, &o);
+    cw_store_job_addp_bin(job, SQL_BIN_FB, 2, fv, fl, on_result);
+    run(job, &o);
+    CU_ASSERT_EQUAL(o.err, CW_OK);
+    CU_ASSERT_STRING_EQUAL(o.value[0], "t:true;-1e+300:false;Infinity:<null>;NaN:true");
+}
+
 /* Migration 007: cw_ms, on every batch write, is inlined by the planner (no function call
  * per value) and gives the instant the original body gave. */
 static void test_cw_ms_inlined_and_exact(void)
@@ -240,6 +318,8 @@ int main(void)
                 test_parse_skipped_after_error_is_sent_again);
     CU_add_test(s, "a reconnect forgets what was prepared and runs the session SQL again",
                 test_reconnect_forgets_prepared);
+    CU_add_test(s, "binary array parameters: escapes, NULLs, widths, bytes, empty, floats, bools",
+                test_binary_arrays);
     CU_add_test(s, "cw_ms is inlined by the planner and exact", test_cw_ms_inlined_and_exact);
     return cwt_cunit_run();
 }

@@ -92,6 +92,13 @@ void cw_store_job_addp(cw_store_job_t *job, const char *sql, int nparams, char *
  */
 void cw_store_job_add_binary(cw_store_job_t *job, const char *sql, int nparams, char **values,
                              cw_store_result_fn on_result);
+/**
+ * @brief Like cw_store_job_addp, with some parameters in binary format: lengths[i] >= 0 makes
+ * values[i] a binary value of that many bytes (e.g. from cw_pgbin_finish), -1 a text one.
+ * The lengths array is copied.
+ */
+void cw_store_job_addp_bin(cw_store_job_t *job, const char *sql, int nparams, char **values,
+                           const int *lengths, cw_store_result_fn on_result);
 /** @brief Append a statement with no parameters. */
 void cw_store_job_add0(cw_store_job_t *job, const char *sql, cw_store_result_fn on_result);
 
@@ -124,6 +131,41 @@ void cw_pgarray_add_int(cw_pgarray_t *a, int64_t v);
 void cw_pgarray_add_null(cw_pgarray_t *a);
 /** @brief Close the literal and give up the buffer (caller owns it). */
 char *cw_pgarray_finish(cw_pgarray_t *a);
+
+/* --- binary-format one-dimensional arrays (PostgreSQL's array_recv wire format) ------- */
+
+#define CW_OID_BOOL   16
+#define CW_OID_BYTEA  17
+#define CW_OID_INT8   20
+#define CW_OID_INT4   23
+#define CW_OID_TEXT   25
+#define CW_OID_FLOAT8 701
+
+/** A growing binary array of one element type: no quoting, escaping or number formatting on
+ * either side. The parameter's SQL type must be that element type's array ($1::text[] for
+ * CW_OID_TEXT, ::bigint[] for CW_OID_INT8, ::int[] for CW_OID_INT4, ::bytea[] for
+ * CW_OID_BYTEA, ::bool[] for CW_OID_BOOL, ::float8[] for CW_OID_FLOAT8): PostgreSQL refuses
+ * any other. */
+typedef struct cw_pgbin {
+    char *buf;
+    size_t len, cap;
+    int n;
+    uint32_t oid;
+    bool hasnull;
+} cw_pgbin_t;
+
+void cw_pgbin_init(cw_pgbin_t *a, uint32_t elem_oid);
+/** @brief Append a text (CW_OID_TEXT) element. */
+void cw_pgbin_add_text(cw_pgbin_t *a, const char *s);
+/** @brief Append n bytes as one element (bytea, or text given with its length). */
+void cw_pgbin_add_bytes(cw_pgbin_t *a, const void *p, size_t n);
+/** @brief Append an integer (CW_OID_INT8 or CW_OID_INT4: the array's own width). */
+void cw_pgbin_add_int(cw_pgbin_t *a, int64_t v);
+void cw_pgbin_add_bool(cw_pgbin_t *a, bool v);
+void cw_pgbin_add_float8(cw_pgbin_t *a, double v);
+void cw_pgbin_add_null(cw_pgbin_t *a);
+/** @brief Finish the array and give up the buffer (caller owns it); *len = its size. */
+char *cw_pgbin_finish(cw_pgbin_t *a, int *len);
 
 /** @brief A malloc'd decimal string of v (for job parameters). */
 char *cw_pgparam_int(int64_t v);
