@@ -805,14 +805,9 @@ static void apply_concern_16a(cw_case_t *c, const char *concern_id, int64_t t,
     cw_concern_t *r = concern_add(c, concern_id, t, true, a);
     if (!r)
         return;
-    int64_t at = r->assessed_ms;
-    const char *rid = r->concern_id;
-    for (int i = 0; i < c->nconcerns; i++) {
-        cw_concern_t *k = &c->concerns[i];
-        if (k->kind != CW_CONCERN_16A_RECORD && k->raised_ms && at >= k->raised_ms &&
-            (!*rid || !strcmp(rid, k->concern_id)))
-            assess(k, at);
-    }
+    for (int i = 0; i < c->nconcerns; i++) /* r stays put: nothing is added in the loop */
+        if (record_assesses(r, &c->concerns[i]))
+            assess(&c->concerns[i], r->assessed_ms);
 }
 
 cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t partition,

@@ -876,6 +876,12 @@ static void bin_u32(char *at, uint32_t v)
     at[3] = (char)v;
 }
 
+static void bin_u64(char *at, uint64_t v)
+{
+    bin_u32(at, (uint32_t)(v >> 32));
+    bin_u32(at + 4, (uint32_t)v);
+}
+
 void cw_pgbin_init(cw_pgbin_t *a, uint32_t elem_oid)
 {
     a->cap = 1024;
@@ -907,12 +913,10 @@ void cw_pgbin_add_int(cw_pgbin_t *a, int64_t v)
     bin_reserve(a, 12);
     char *at = a->buf + a->len;
     bin_u32(at, wide ? 8 : 4);
-    if (wide) {
-        bin_u32(at + 4, (uint32_t)((uint64_t)v >> 32));
-        bin_u32(at + 8, (uint32_t)v);
-    } else {
+    if (wide)
+        bin_u64(at + 4, (uint64_t)v);
+    else
         bin_u32(at + 4, (uint32_t)(int32_t)v);
-    }
     a->len += wide ? 12 : 8;
     a->n++;
 }
@@ -930,8 +934,7 @@ void cw_pgbin_add_float8(cw_pgbin_t *a, double v)
     bin_reserve(a, 12);
     char *at = a->buf + a->len;
     bin_u32(at, 8);
-    bin_u32(at + 4, (uint32_t)(u >> 32));
-    bin_u32(at + 8, (uint32_t)u);
+    bin_u64(at + 4, u);
     a->len += 12;
     a->n++;
 }
