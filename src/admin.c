@@ -507,7 +507,8 @@ static void h_readyz(cw_admin_t *a, struct evhttp_request *req)
     }
     bool db = cw_pipeline_db_ready(a->pipeline);
     bool lag_ok = a->cfg->admin_ready_max_lag == 0 || max_lag <= a->cfg->admin_ready_max_lag;
-    bool ready = db && owned > 0 && lag_ok && !cw_pipeline_fatal(a->pipeline);
+    const char *unready = cw_pipeline_unready(a->pipeline);
+    bool ready = db && owned > 0 && lag_ok && !unready;
     json_object *o = json_object_new_object(), *c = json_object_new_object(), *x;
     json_object_object_add(o, "ready", json_object_new_boolean(ready));
     x = json_object_new_object();
@@ -894,6 +895,8 @@ static void sse_send(sse_client_t *c, const char *text, size_t len)
         return;
     }
     struct evbuffer *b = evbuffer_new();
+    if (unready) /* not co-partitioned, another rule set than the group's, fatal */
+        json_object_object_add(o, "reason", json_object_new_string(unready));
     evbuffer_add(b, text, len);
     evhttp_send_reply_chunk(c->req, b);
     evbuffer_free(b);
@@ -969,6 +972,8 @@ static bool authorised(cw_admin_t *a, struct evhttp_request *req)
     return diff == 0;
 }
 
+        .partition_mismatch = s->partition_mismatch,
+        .rules_mismatch = s->rules_mismatch,
 static void on_request(struct evhttp_request *req, void *arg)
 {
     cw_admin_t *a = arg;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *cw_err_str(cw_err_t err)
 {
@@ -97,4 +99,29 @@ void cw_strlcpy(char *dst, const char *src, size_t dstsz)
         n = dstsz - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+uint64_t cw_random_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed ^= ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+    return seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+int cw_jitter_ms(int ms, uint64_t *state)
+{
+    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    int jitter = ms / 5;
+    if (jitter <= 0)
+        return ms;
+    uint64_t r = (x * 0x2545f4914f6cdd1dull) >> 33;
+    return ms + (int)(r % (uint64_t)(2 * jitter + 1)) - jitter;
 }

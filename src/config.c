@@ -6,6 +6,7 @@
  * continues after an error so that one run reports every problem in the file.
  */
 #include "casewatch/config.h"
+#include "casewatch/partmap.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -79,6 +80,9 @@ static const key_def_t key_defs[] = {
      "a topic name", false},
     {"admin", "listen", KT_STRING, OFF(admin_listen), 0, "127.0.0.1:8089", 0, 0, false,
      "HOST:PORT (an IPv6 host in brackets; port 0 = any free port) or off", false},
+    {"topics", "partitioner", KT_STRING, OFF(partitioner), 0, "consistent_random", 0, 0, false,
+     "the producers' partitioner: consistent_random, consistent, murmur2_random, murmur2, "
+     "fnv1a_random, fnv1a, or none", false},
     {"admin", "token", KT_STRING, OFF(admin_token), 0, NULL, 0, 0, true,
      "a bearer token (at least 16 characters)", true},
     {"admin", "token_file", KT_STRING, OFF(admin_token_file), 0, NULL, 0, 0, true,
@@ -524,6 +528,11 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
             RD_KAFKA_CONF_OK)
             goto fail;
     }
+    cw_partitioner_t part;
+    if (!cw_partmap_parse(cfg->partitioner, &part))
+        add_error(&ctx, key_line(&ctx, "partitioner"),
+                  "[topics] partitioner: expected consistent_random, consistent, murmur2_random, "
+                  "murmur2, fnv1a_random, fnv1a or none");
     const cw_config_kvlist_t *lists[] = {&cfg->kafka,
                                          is_consumer ? &cfg->kafka_consumer : &cfg->kafka_producer};
     for (size_t l = 0; l < CW_ARRAY_LEN(lists); l++) {
@@ -547,6 +556,7 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+    free(cfg->partitioner);
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -699,4 +709,10 @@ rd_kafka_conf_t *cw_kafka_conf_build(const char *const (*defaults)[2], size_t nd
         }
     }
     return conf;
+}
+
+const char *cw_config_group_id(const cw_config_t *cfg)
+{
+    const char *g = kv_get(&cfg->kafka_consumer, "group.id");
+    return g ? g : kv_get(&cfg->kafka, "group.id");
 }

@@ -28,6 +28,9 @@ struct cw_consumer {
     bool paused;
     bool held; /* back-pressure: leave messages in librdkafka's queue for now */
     rd_kafka_resp_err_t last_err; /* to log a broker outage once, not per retry */
+    rd_kafka_topic_t **rkts; /* a handle per input topic: their metadata (partition counts)
+                              * is kept and reported in the statistics before any assignment */
+    int nrkts;
 };
 
 static void drain(cw_consumer_t *c);
@@ -162,7 +165,7 @@ cw_consumer_t *cw_consumer_new(struct event_base *base, const cw_config_t *cfg,
         "fetch.max.bytes", "104857600",
         "max.partition.fetch.bytes", "10485760",
         "queued.min.messages", "200000",
-        "statistics.interval.ms", "5000", /* partition log ends for /metrics and /readyz */
+        "statistics.interval.ms", "1000", /* log ends for /metrics, /readyz; partition counts */
         NULL};
     rd_kafka_conf_t *conf = cw_config_kafka_conf(cfg, true, defaults, errstr, errsz);
     if (!conf)
@@ -213,6 +216,11 @@ cw_consumer_t *cw_consumer_new(struct event_base *base, const cw_config_t *cfg,
         rd_kafka_topic_partition_list_add(topics, cfg->event_topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
+    c->rkts = cw_calloc((size_t)(cfg->n_event_topics ? cfg->n_event_topics : 1),
+                        sizeof(rd_kafka_topic_t *));
+    for (int i = 0; !err && i < cfg->n_event_topics; i++)
+        if ((c->rkts[c->nrkts] = rd_kafka_topic_new(c->rk, cfg->event_topics[i], NULL)))
+            c->nrkts++;
     if (err) {
         snprintf(errstr, errsz, "subscribe: %s", rd_kafka_err2str(err));
         cw_consumer_destroy(c);
@@ -320,6 +328,9 @@ void cw_consumer_destroy(cw_consumer_t *c)
     }
     if (c->queue)
         rd_kafka_queue_destroy(c->queue);
+    for (int i = 0; i < c->nrkts; i++)
+        rd_kafka_topic_destroy(c->rkts[i]);
+    free(c->rkts);
     if (c->rk)
         rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (c->ev_pipe)

@@ -30,6 +30,7 @@ static const char *const reject_names[CW_REJECT__COUNT] = {
     [CW_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
     [CW_REJECT_BAD_IDENTIFIER] = "bad_identifier",
     [CW_REJECT_BAD_VALUE] = "bad_value",
+    [CW_REJECT_WRONG_PARTITION] = "wrong_partition",
 };
 
 const char *cw_reject_name(cw_reject_t r)

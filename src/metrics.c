@@ -198,6 +198,13 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
     one(&p, "casewatch_offset_resets_total", "counter",
         "Partitions restarted because their stored offset left the log.",
         (double)in->offset_resets);
+    one(&p, "casewatch_partition_count_mismatch", "gauge",
+        "1 while the input topics' partition counts disagree (with each other or with those "
+        "casewatch's state was partitioned by): nothing is consumed.",
+        in->partition_mismatch ? 1.0 : 0.0);
+    one(&p, "casewatch_rules_mismatch", "gauge",
+        "1 while this member's rule set differs from its consumer group's: no rule is evaluated.",
+        in->rules_mismatch ? 1.0 : 0.0);
     if (in->batch_events) {
         cw_prom_family(&p, "casewatch_batch_events", "histogram", "Messages per committed batch.");
         cw_prom_histo(&p, "casewatch_batch_events", in->batch_events);

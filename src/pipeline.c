@@ -36,6 +36,7 @@
 #include "casewatch/watch.h"
 #include "casewatch/consumer.h"
 #include "casewatch/log.h"
+#include "casewatch/partmap.h"
 #include "casewatch/publisher.h"
 #include "casewatch/snapshots.h"
 #include "casewatch/store.h"
@@ -186,10 +187,42 @@ struct cw_pipeline {
     void (*on_stopped)(void *);
     void *stopped_arg;
     bool stop_requested;
+    bool destroying; /* cw_pipeline_destroy() is tearing down: callbacks return at once */
     bool consumer_closing;
     bool final_marks;
     int64_t last_refresh;
     int64_t last_stats_log;
+
+    /* Ownership ([G]): this member's row in group_members (heartbeated), whether this group
+     * owns the database, and whether our rule set is the group's (the newest member's). */
+    char member_id[200];
+    char rules_hash[24];
+    bool member_joined;  /* our row is in: this group owns the database */
+    bool claim_inflight;
+    bool take_over;      /* --take-over-group: drop another group's claim */
+    bool rules_agree;    /* our rule set is the group's: rules are evaluated */
+    bool hb_inflight, hb_found;
+    char *claim_other;   /* the group found owning the database, during a claim */
+    char group_hash[24]; /* the group's rule set, from the last heartbeat */
+    int64_t last_heartbeat;
+
+    /* Partitioning ([G]): the producers' partitioner, every input topic's partition count
+     * (librdkafka's metadata, through its statistics) and the count recorded in kafka_topics
+     * when casewatch first consumed it. Nothing is consumed unless they all agree. */
+    cw_partitioner_t partitioner;
+    int32_t *tcount;    /* per cfg->event_topics entry; 0 = not known yet */
+    int32_t *trecorded; /* per cfg->event_topics entry; 0 = none recorded or not read yet */
+    int32_t *tscan;     /* counts of the statistics document being read */
+    int32_t nparts;     /* the agreed count, used for the wrong_partition check */
+    cw_topology_t topo;
+    char topo_why[400];
+
+    /* Back-off of failures the database keeps repeating (a permission, a constraint): each
+     * reload waits longer, capped; a commit that succeeds resets it. */
+    int fail_streak;
+    int64_t retry_at;  /* cw_mono_ms() before which no reload starts */
+    uint64_t rng;
+    struct event *ev_retry;
 
     cw_pipeline_stats_t stats;
     cw_pipeline_alert_fn on_alert;
@@ -211,6 +244,12 @@ static int64_t clock_now(const cw_pipeline_t *p);
 static void advance_event_clock(cw_pipeline_t *p);
 static void try_load(cw_pipeline_t *p);
 static void check_revoke_done(cw_pipeline_t *p);
+static int fail_backoff(cw_pipeline_t *p);
+static cw_topology_t topology_update(cw_pipeline_t *p, const char *what);
+static void member_claim(cw_pipeline_t *p);
+static void member_heartbeat(cw_pipeline_t *p);
+static void member_rules(cw_pipeline_t *p, const char *group_hash, const char *by);
+static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n);
 static void check_stop(cw_pipeline_t *p);
 
 static void set_state(cw_pipeline_t *p, pstate_t s)
@@ -500,6 +539,8 @@ static bool is_leader(const cw_pipeline_t *p);
 
 static void rescan_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
+    if (((cw_pipeline_t *)arg)->destroying)
+        return;
     if (err && err != CW_ERR_AGAIN)
         cw_log_warn("pipeline: looking for unconfirmed outputs failed: [%s] %s", sqlstate, msg);
 }
@@ -542,6 +583,8 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
     cw_pipeline_t *p = lc->p;
     bool stale = lc->gen != p->gen;
     free(lc);
+    if (p->destroying)
+        return;
     p->load_inflight = false;
     if (stale || p->state != P_LOADING) {
         try_load(p); /* a newer assignment may be waiting */
@@ -550,12 +593,22 @@ static void load_done(void *arg, cw_err_t err, const char *sqlstate, const char 
     if (err) {
         p->need_load = true;
         cw_casebook_clear(p->book);
-        if (err != CW_ERR_AGAIN) { /* a real SQL failure: back off through a reconnect */
-            cw_log_error("pipeline: loading partition state failed: [%s] %s", sqlstate, msg);
-            cw_store_reset(p->store, "reload after failed state load");
+        reset_alerts(p);
+        if (err != CW_ERR_AGAIN) { /* a real SQL failure: retried after a growing pause */
+            int ms = fail_backoff(p);
+            cw_log_error("pipeline: loading partition state failed: [%s] %s; retrying in %d ms",
+                         sqlstate, msg, ms);
+            try_load(p);
         }
         return; /* retried when the store is ready again */
     }
+    if (topology_update(p, "the partition counts recorded in PostgreSQL") != CW_TOPOLOGY_OK) {
+        p->need_load = true; /* retried when the counts change */
+        cw_casebook_clear(p->book);
+        reset_alerts(p);
+        return;
+    }
+    p->nparts = p->tcount[0];
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nslots);
     for (int i = 0; i < p->nslots; i++)
         rd_kafka_topic_partition_list_add(l, p->slots[i].topic, p->slots[i].partition)->offset =
@@ -607,12 +660,44 @@ static const char SQL_AREAS_READ[] =
     "SELECT court_area, prioritised, (extract(epoch FROM since) * 1000)::bigint, stamp_ms,"
     " stamp_hash FROM areas";
 
+static const char SQL_TOPICS_RECORD[] =
+    "INSERT INTO kafka_topics (topic, partitions) "
+    "SELECT t, n FROM unnest($1::text[], $2::int[]) AS u(t, n) ON CONFLICT (topic) DO NOTHING";
+static const char SQL_TOPICS_READ[] =
+    "SELECT topic, partitions FROM kafka_topics WHERE topic = ANY($1::text[])";
+
+static int topic_index(const cw_pipeline_t *p, const char *topic)
+{
+    for (int i = 0; i < p->cfg->n_event_topics; i++)
+        if (!strcmp(p->cfg->event_topics[i], topic))
+            return i;
+    return -1;
+}
+
+static void load_topics_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = ((load_ctx_t *)arg)->p;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int i = topic_index(p, PQgetvalue(res, r, 0));
+        if (i >= 0)
+            p->trecorded[i] = (int32_t)atoi(PQgetvalue(res, r, 1));
+    }
+}
+
 static void try_load(cw_pipeline_t *p)
 {
     if (!p->need_load || p->load_inflight || p->state != P_LOADING || !cw_store_ready(p->store))
         return;
     if (committing(p))
         return; /* called again when the commit finishes */
+    if (!p->member_joined || p->topo != CW_TOPOLOGY_OK)
+        return; /* called again once the claim succeeds / the partition counts agree */
+    int64_t wait = p->retry_at - cw_mono_ms();
+    if (wait > 0) { /* backing off a failure the database repeats */
+        struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+        evtimer_add(p->ev_retry, &tv);
+        return;
+    }
     p->need_load = false;
     p->load_inflight = true;
     cw_casebook_clear(p->book);
@@ -646,6 +731,18 @@ static void try_load(cw_pipeline_t *p)
     cw_store_job_add0(job, SQL_AREAS_READ, load_areas_result);
     cw_store_job_add(job, SQL_ALERTS_READ, 1, (char *[]){cw_strdup(uparts_text)},
                      load_alerts_result);
+    /* the partition counts the state is owned by: recorded the first time, compared after */
+    cw_pgarray_t tt, tc;
+    cw_pgarray_init(&tt);
+    cw_pgarray_init(&tc);
+    for (int i = 0; i < p->cfg->n_event_topics; i++) {
+        cw_pgarray_add_text(&tt, p->cfg->event_topics[i]);
+        cw_pgarray_add_int(&tc, p->tcount[i]);
+    }
+    char *tta = cw_pgarray_finish(&tt);
+    cw_store_job_add(job, SQL_TOPICS_RECORD, 2, (char *[]){cw_strdup(tta), cw_pgarray_finish(&tc)},
+                     NULL);
+    cw_store_job_add(job, SQL_TOPICS_READ, 1, (char *[]){tta}, load_topics_result);
     cw_store_job_add0(job, "COMMIT", NULL);
     free(uparts_text);
     cw_store_submit(p->store, job);
@@ -804,6 +901,30 @@ static void add_dead_letter(cw_pipeline_t *p, batch_t *b, const rd_kafka_message
                  (long long)d->offset, cw_reject_name(reason), detail);
 }
 
+/* An event belongs on the partition its case_id (an area event: its court_area) hashes to by
+ * the producers' partitioner: elsewhere its case would have two owners, whose rows overwrite
+ * each other. Such an event is set aside, never applied. */
+static bool partition_ok(const cw_pipeline_t *p, const cw_event_t *ev, int32_t partition,
+                         char *why, size_t whysz)
+{
+    const Casewatch__V1__Event *e = ev->pb;
+    const char *key = e->case_id, *what = "case_id";
+    if (cw_event_kind_is_area(e->payload_case)) {
+        what = "court_area";
+        key = e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED
+                  ? e->prioritisation_activated->court_area
+                  : e->prioritisation_deactivated->court_area;
+    }
+    int32_t want = cw_partmap_partition(p->partitioner, key, key ? strlen(key) : 0, p->nparts);
+    if (want < 0 || want == partition)
+        return true;
+    snprintf(why, whysz,
+             "%s hashes to partition %d of %d by the %s partitioner, but the event arrived on "
+             "partition %d (published with a key other than its %s?)",
+             what, want, p->nparts, p->cfg->partitioner, partition, what);
+    return false;
+}
+
 static void on_message(void *arg, const rd_kafka_message_t *m)
 {
     cw_pipeline_t *p = arg;
@@ -829,6 +950,10 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
     cw_event_t ev = {0};
     cw_reject_t rej = cw_event_decode(m->payload, m->len, (size_t)p->cfg->max_message_bytes,
                                       cw_now_ms(), &ev, reason, sizeof(reason));
+    if (rej == CW_REJECT_NONE && !partition_ok(p, &ev, m->partition, reason, sizeof(reason))) {
+        cw_event_fini(&ev);
+        rej = CW_REJECT_WRONG_PARTITION;
+    }
     if (rej != CW_REJECT_NONE) {
         add_dead_letter(p, b, m, rej, reason);
     } else if (!batch_id_add(b, ev.pb->event_id)) {
@@ -941,7 +1066,12 @@ static void commit_failed(cw_pipeline_t *p, cw_err_t err, const char *sqlstate, 
         p->stats.fenced++;
         cw_log_warn("pipeline: another consumer advanced our partitions (%s); reloading", msg);
     } else if (err != CW_ERR_AGAIN) {
-        cw_log_error("pipeline: batch transaction failed: [%s] %s", sqlstate, msg);
+        /* the database refused the batch (a privilege, a constraint, a timeout): it will most
+         * likely refuse it again, so each retry waits longer, like a reconnect */
+        int ms = fail_backoff(p);
+        cw_log_error("pipeline: batch transaction failed: [%s] %s; reloading and retrying in "
+                     "%d ms",
+                     sqlstate, msg, ms);
     }
     batch_free(p->inflight);
     p->inflight = NULL;
@@ -1104,6 +1234,8 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
 {
     batch_t *b = arg;
     cw_pipeline_t *p = b->p;
+    if (p->destroying)
+        return; /* freed with p->inflight by cw_pipeline_destroy() */
     if (err) {
         commit_failed(p, err, sqlstate, msg);
         return;
@@ -1136,6 +1268,8 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
                       b->outs[i].len);
     }
     p->stats.batches++;
+    p->fail_streak = 0;
+    p->retry_at = 0;
     p->stats.last_commit_ms = cw_mono_ms() - b->commit_started;
     cw_histo_observe(&p->stats.batch_events, (double)(b->nev + b->ndl));
     cw_histo_observe(&p->stats.commit_seconds, (double)p->stats.last_commit_ms / 1000.0);
@@ -1402,12 +1536,16 @@ static cw_watch_t watch_of(cw_pipeline_t *p)
 
 static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause)
 {
+    if (!p->rules_agree)
+        return; /* another rule set is the group's: see member_rules() */
     cw_watch_t w = watch_of(p);
     cw_watch_evaluate(&w, key, now, cause);
 }
 
 static void evaluate_all(cw_pipeline_t *p)
 {
+    if (!p->rules_agree)
+        return;
     cw_watch_t w = watch_of(p);
     cw_watch_evaluate_all(&w, clock_now(p));
 }
@@ -1415,6 +1553,8 @@ static void evaluate_all(cw_pipeline_t *p)
 /* Due deadlines: a rule crossed by time passing, with no event needed. */
 static size_t tick(cw_pipeline_t *p, int64_t now)
 {
+    if (!p->rules_agree)
+        return 0;
     cw_watch_t w = watch_of(p);
     return cw_watch_tick(&w, now, 100000);
 }
@@ -1732,7 +1872,7 @@ static void find_stale_workers(void *arg, const cw_alert_t *x)
 static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
 {
     cw_pipeline_t *p = arg;
-    if (!is_leader(p) || committing(p))
+    if (!is_leader(p) || committing(p) || !p->rules_agree)
         return;
     int64_t now = clock_now(p);
     if (now <= 0)
@@ -1833,6 +1973,11 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
 {
     batch_t *b = arg;
     cw_pipeline_t *p = b->p;
+    if (p->destroying) { /* torn down: only an abandoned batch is no one else's to free */
+        if (b->abandoned)
+            batch_free(b);
+        return;
+    }
     if (b->abandoned) { /* a resync gave it up while its events were with the database */
         if (!err)
             rollback_on(b->store);
@@ -2064,6 +2209,8 @@ static void republish_alerts_result(void *arg, const PGresult *res)
 static void republish_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
     if (err)
         p->republished = false; /* try again on the next connect */
     try_load(p);
@@ -2072,6 +2219,8 @@ static void republish_done(void *arg, cw_err_t err, const char *sqlstate, const 
 static void on_store_state(void *arg, cw_err_t state, const char *msg)
 {
     cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
     if (state == CW_ERR_SCHEMA) {
         free(p->fatal);
         p->fatal = cw_strdup(msg);
@@ -2079,6 +2228,10 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
         return;
     }
     if (state == CW_OK) {
+        if (!p->member_joined) {
+            member_claim(p); /* continues here (claim_done) once this group owns the database */
+            return;
+        }
         if (!p->republished) {
             p->republished = true;
             p->rescan_done = true;
@@ -2107,6 +2260,8 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
 static void on_bstore_state(void *arg, cw_err_t state, const char *msg)
 {
     cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
     if (state == CW_ERR_SCHEMA) {
         on_store_state(arg, state, msg);
         return;
@@ -2224,6 +2379,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
         cw_store_submit(p->store, job);
     }
     refresh_acks_and_silences(p);
+    member_heartbeat(p);
     int64_t now = cw_mono_ms();
     if (now - p->last_stats_log >= 60000) {
         p->last_stats_log = now;
@@ -2241,6 +2397,8 @@ static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
 static void final_marks_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
     if (p->state == P_STOPPING)
         check_stop(p);
 }
@@ -2266,11 +2424,15 @@ static void check_stop(cw_pipeline_t *p)
         p->final_marks = true;
         if (cw_publisher_inflight(p->publisher))
             cw_publisher_flush(p->publisher, 1000);
-        /* record what the flush confirmed, so a restart does not re-send it */
-        if ((p->nmarks || p->nalert_marks) && cw_store_ready(p->store)) {
+        /* record what the flush confirmed, so a restart does not re-send it; and leave
+         * group_members, so the group's rule set is that of the members still running */
+        if ((p->nmarks || p->nalert_marks || p->member_joined) && cw_store_ready(p->store)) {
             cw_store_job_t *job = cw_store_job_new(final_marks_done, p);
             add_marks_stmt(p, job);
             add_alert_marks_stmt(p, job);
+            if (p->member_joined)
+                cw_store_job_add(job, "DELETE FROM group_members WHERE member_id = $1", 1,
+                                 (char *[]){cw_strdup(p->member_id)}, NULL);
             cw_store_submit(p->store, job);
             return;
         }
@@ -2301,6 +2463,294 @@ void cw_pipeline_stop(cw_pipeline_t *p, void (*on_stopped)(void *arg), void *arg
     check_stop(p);
 }
 
+/* ------------------------------------------------------------------ back-off */
+
+/* A failure the database will likely repeat: the next reload waits initial * 2^streak ms,
+ * capped at backoff_max_ms, with per-process jitter. Returns the pause chosen. */
+static int fail_backoff(cw_pipeline_t *p)
+{
+    int64_t ms = p->cfg->backoff_initial_ms;
+    for (int i = 0; i < p->fail_streak && ms < p->cfg->backoff_max_ms; i++)
+        ms *= 2;
+    if (ms > p->cfg->backoff_max_ms)
+        ms = p->cfg->backoff_max_ms;
+    p->fail_streak++;
+    int j = cw_jitter_ms((int)ms, &p->rng);
+    p->retry_at = cw_mono_ms() + j;
+    return j;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    try_load(arg);
+}
+
+/* ------------------------------------------------------------------ partitioning */
+
+/* Judge the input topics' partition counts (librdkafka's metadata, through its statistics),
+ * and, once read, against those recorded in PostgreSQL. A change of verdict is logged; while
+ * they disagree nothing is consumed: a running pipeline reloads (and the reload refuses). */
+static cw_topology_t topology_update(cw_pipeline_t *p, const char *what)
+{
+    char why[sizeof(p->topo_why)];
+    bool recorded = false;
+    for (int i = 0; i < p->cfg->n_event_topics; i++)
+        recorded |= p->trecorded[i] > 0;
+    cw_topology_t t = cw_partmap_judge((const char *const *)p->cfg->event_topics, p->tcount,
+                                       recorded ? p->trecorded : NULL, p->cfg->n_event_topics,
+                                       why, sizeof(why));
+    if (t == CW_TOPOLOGY_OK && p->nparts && p->tcount[0] != p->nparts) {
+        snprintf(why, sizeof(why),
+                 "%s now has %d partitions; the state in memory is partitioned by %d",
+                 p->cfg->event_topics[0], p->tcount[0], p->nparts);
+        t = CW_TOPOLOGY_MISMATCH;
+    }
+    cw_topology_t was = p->topo;
+    p->topo = t;
+    p->stats.partition_mismatch = t == CW_TOPOLOGY_MISMATCH;
+    if (t == CW_TOPOLOGY_MISMATCH && (was != t || strcmp(why, p->topo_why))) {
+        cw_strlcpy(p->topo_why, why, sizeof(p->topo_why));
+        cw_log_error("pipeline: refusing to consume (%s): %s; fix the topics, casewatchd "
+                     "resumes by itself once the counts agree",
+                     what, why);
+    } else if (t == CW_TOPOLOGY_OK && was == CW_TOPOLOGY_MISMATCH) {
+        p->topo_why[0] = '\0';
+        cw_log_info("pipeline: the input topics' partition counts agree again (%d); consuming",
+                    p->tcount[0]);
+    }
+    if (t != CW_TOPOLOGY_OK)
+        p->topo_why[sizeof(p->topo_why) - 1] = '\0';
+    else
+        p->topo_why[0] = '\0';
+    if (t == CW_TOPOLOGY_MISMATCH && p->state == P_RUNNING) {
+        p->nparts = 0;
+        resync(p, "the input topics' partition counts changed");
+    } else if (t == CW_TOPOLOGY_OK && was != CW_TOPOLOGY_OK) {
+        try_load(p);
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ ownership */
+
+#define MEMBER_LEASE_MS 30000     /* a member not heard of for this long is gone */
+#define MEMBER_HEARTBEAT_MS 3000  /* how often a member says it is alive, and reads the rules */
+#define MEMBER_LOCK_KEY "727274002" /* pg_advisory_xact_lock: one claim at a time */
+
+/* The rule set's identity: every rule's name and configuration hash, and the repeat policy. */
+static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    char buf[96];
+    for (int i = 0; i < CW_RULE__COUNT; i++) {
+        snprintf(buf, sizeof(buf), "%s=%u;", r->rule[i].name ? r->rule[i].name : "",
+                 r->rule[i].version);
+        for (const char *c = buf; *c; c++)
+            h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    }
+    snprintf(buf, sizeof(buf), "repeat=%lld", (long long)r->repeat_ms);
+    for (const char *c = buf; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    snprintf(out, n, "r%016llx", (unsigned long long)h);
+}
+
+static char *lease_text(void)
+{
+    char b[32];
+    snprintf(b, sizeof(b), "%d", MEMBER_LEASE_MS);
+    return cw_strdup(b);
+}
+
+static void claim_other_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    if (PQntuples(res) < 1)
+        return;
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "consumer group '%s' (%s member(s), last heard of %s ms ago)", PQgetvalue(res, 0, 0),
+             PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    free(p->claim_other);
+    p->claim_other = cw_strdup(msg);
+}
+
+static void claim_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
+    p->claim_inflight = false;
+    if (err) {
+        if (err != CW_ERR_AGAIN) {
+            int ms = fail_backoff(p);
+            cw_log_error("pipeline: recording this member in group_members failed: [%s] %s; "
+                         "retrying in %d ms",
+                         sqlstate, msg, ms);
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            evtimer_add(p->ev_retry, &tv);
+        }
+        return; /* AGAIN: claimed again when the connection is back */
+    }
+    if (p->claim_other) {
+        char m[1024];
+        snprintf(m, sizeof(m),
+                 "this database is in use by another %s; this daemon's group.id is '%s'. Two "
+                 "consumer groups on one database would each own every partition and fence "
+                 "each other for ever. Use the same group.id, or another database; if the other "
+                 "group is gone for good, start once with --take-over-group",
+                 p->claim_other, cw_config_group_id(p->cfg));
+        free(p->claim_other);
+        p->claim_other = NULL;
+        free(p->fatal);
+        p->fatal = cw_strdup(m);
+        p->stats.group_refused = true;
+        event_base_loopbreak(p->base);
+        return;
+    }
+    p->member_joined = true;
+    p->rules_agree = true; /* we just became the newest member: ours is the group's rule set */
+    cw_strlcpy(p->group_hash, p->rules_hash, sizeof(p->group_hash));
+    p->last_heartbeat = cw_mono_ms();
+    cw_log_info("pipeline: member %s of consumer group '%s', rule set %s", p->member_id,
+                cw_config_group_id(p->cfg), p->rules_hash);
+    if (cw_store_ready(p->store))
+        on_store_state(p, CW_OK, "");
+}
+
+/* Record this member in group_members, unless another consumer group owns the database (has
+ * a member heard of within the lease). One transaction under an advisory lock, so two
+ * groups starting at once cannot both get in. */
+static void member_claim(cw_pipeline_t *p)
+{
+    if (p->claim_inflight || p->member_joined || p->fatal)
+        return;
+    if (p->retry_at > cw_mono_ms())
+        return; /* ev_retry calls again */
+    p->claim_inflight = true;
+    const char *group = cw_config_group_id(p->cfg);
+    cw_store_job_t *job = cw_store_job_new(claim_done, p);
+    cw_store_job_add0(job, "BEGIN", NULL);
+    cw_store_job_add0(job, "SELECT pg_advisory_xact_lock(" MEMBER_LOCK_KEY ")", NULL);
+    cw_store_job_add(job,
+                     "DELETE FROM group_members WHERE heartbeat_at < now() - "
+                     "make_interval(secs => $1::int / 1000.0)",
+                     1, (char *[]){lease_text()}, NULL);
+    if (p->take_over) {
+        cw_store_job_add(job, "DELETE FROM group_members WHERE group_id <> $1", 1,
+                         (char *[]){cw_strdup(group)}, NULL);
+        cw_log_warn("pipeline: --take-over-group: any other consumer group's claim on this "
+                    "database is dropped; its members stop at their next heartbeat");
+    }
+    cw_store_job_add(job,
+                     "SELECT group_id, count(*), (extract(epoch FROM now() - max(heartbeat_at))"
+                     " * 1000)::bigint FROM group_members WHERE group_id <> $1 "
+                     "GROUP BY group_id ORDER BY max(heartbeat_at) DESC LIMIT 1",
+                     1, (char *[]){cw_strdup(group)}, claim_other_result);
+    cw_store_job_add(job,
+                     "INSERT INTO group_members (member_id, group_id, rules_hash, rules_at) "
+                     "SELECT $1, $2, $3, now() WHERE NOT EXISTS (SELECT 1 FROM group_members "
+                     "WHERE group_id <> $2) ON CONFLICT (member_id) DO UPDATE SET "
+                     "group_id = EXCLUDED.group_id, rules_hash = EXCLUDED.rules_hash, "
+                     "rules_at = now(), heartbeat_at = now()",
+                     3, (char *[]){cw_strdup(p->member_id), cw_strdup(group),
+                                   cw_strdup(p->rules_hash)},
+                     NULL);
+    cw_store_job_add0(job, "COMMIT", NULL);
+    cw_store_submit(p->store, job);
+}
+
+/* Our rule set against the group's (the newest member's): while they differ this member
+ * evaluates no rules, so one group never runs two rule versions at once. */
+static void member_rules(cw_pipeline_t *p, const char *group_hash, const char *by)
+{
+    bool agree = !strcmp(group_hash, p->rules_hash);
+    if (agree == p->rules_agree && !strcmp(group_hash, p->group_hash))
+        return;
+    cw_strlcpy(p->group_hash, group_hash, sizeof(p->group_hash));
+    p->rules_agree = agree;
+    p->stats.rules_mismatch = !agree;
+    if (!agree) {
+        cw_log_error("pipeline: this member's rule set %s differs from the group's %s (loaded "
+                     "by %s, the newest member): evaluating no rules until they agree; give "
+                     "this member the group's rule configuration and reload it",
+                     p->rules_hash, group_hash, by);
+        return;
+    }
+    cw_log_info("pipeline: rule set %s is the group's again: evaluating rules", p->rules_hash);
+    if (p->state == P_RUNNING) {
+        evaluate_all(p);
+        if (alerts_waiting(p))
+            maybe_flush(p);
+    }
+}
+
+static void hb_self_result(void *arg, const PGresult *res)
+{
+    ((cw_pipeline_t *)arg)->hb_found = PQntuples(res) > 0;
+}
+
+static void hb_rules_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    if (PQntuples(res) > 0 && p->member_joined && p->hb_found)
+        member_rules(p, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+}
+
+static void hb_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
+    p->hb_inflight = false;
+    if (err) {
+        if (err != CW_ERR_AGAIN)
+            cw_log_warn("pipeline: heartbeat in group_members failed: [%s] %s", sqlstate, msg);
+        return;
+    }
+    if (!p->hb_found && p->member_joined) {
+        /* our row is gone: we were away longer than the lease, or another group took over */
+        cw_log_warn("pipeline: this member's row in group_members is gone (away longer than "
+                    "%d ms, or taken over); claiming the database again",
+                    MEMBER_LEASE_MS);
+        p->member_joined = false;
+        member_claim(p);
+    }
+}
+
+static void member_heartbeat(cw_pipeline_t *p)
+{
+    int64_t now = cw_mono_ms();
+    if (!p->member_joined || p->hb_inflight || !cw_store_ready(p->store) ||
+        now - p->last_heartbeat < MEMBER_HEARTBEAT_MS)
+        return;
+    p->last_heartbeat = now;
+    p->hb_inflight = true;
+    p->hb_found = false;
+    cw_store_job_t *job = cw_store_job_new(hb_done, p);
+    cw_store_job_add(job,
+                     "UPDATE group_members SET heartbeat_at = now() WHERE member_id = $1 "
+                     "RETURNING 1",
+                     1, (char *[]){cw_strdup(p->member_id)}, hb_self_result);
+    cw_store_job_add(job,
+                     "SELECT rules_hash, member_id FROM group_members WHERE group_id = $1 AND "
+                     "heartbeat_at > now() - make_interval(secs => $2::int / 1000.0) "
+                     "ORDER BY rules_at DESC, member_id DESC LIMIT 1",
+                     2, (char *[]){cw_strdup(cw_config_group_id(p->cfg)), lease_text()},
+                     hb_rules_result);
+    cw_store_submit(p->store, job);
+}
+
+const char *cw_pipeline_unready(const cw_pipeline_t *p)
+{
+    if (p->fatal)
+        return p->fatal;
+    if (p->topo == CW_TOPOLOGY_MISMATCH)
+        return p->topo_why;
+    if (!p->rules_agree)
+        return "this member's rule set differs from its group's: evaluating no rules";
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 static void on_flush_now(evutil_socket_t fd, short what, void *arg)
@@ -2315,12 +2765,30 @@ static void kstats_part(void *arg, const char *topic, int32_t partition, int64_t
     int i = slot_find(p, topic, partition);
     if (i >= 0 && hi >= 0)
         p->slots[i].high = hi;
+    int t = topic_index(p, topic);
+    if (t >= 0 && partition + 1 > p->tscan[t])
+        p->tscan[t] = partition + 1; /* every partition of the topic's metadata is listed */
 }
 
 static void on_kafka_stats(void *arg, const char *json, size_t len)
 {
-    if (cw_kstats_partitions(json, len, kstats_part, arg) < 0)
+    cw_pipeline_t *p = arg;
+    memset(p->tscan, 0, sizeof(int32_t) * (size_t)p->cfg->n_event_topics);
+    if (cw_kstats_partitions(json, len, kstats_part, arg) < 0) {
         cw_log_debug("kafka: statistics not understood; consumer lag not updated");
+        return;
+    }
+    bool changed = false;
+    for (int i = 0; i < p->cfg->n_event_topics; i++) {
+        if (p->tscan[i] > 0 && p->tscan[i] != p->tcount[i]) {
+            cw_log_info("kafka: topic %s has %d partition(s)", p->cfg->event_topics[i],
+                        p->tscan[i]);
+            p->tcount[i] = p->tscan[i];
+            changed = true;
+        }
+    }
+    if (changed)
+        topology_update(p, "partition counts from the brokers' metadata");
 }
 
 cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, char *errstr,
@@ -2342,6 +2810,24 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     struct timeval hk = {1, 0};
     event_add(p->ev_housekeeping, &hk);
 
+    p->rng = cw_random_seed();
+    p->rules_agree = true;
+    p->ev_retry = evtimer_new(base, on_retry, p);
+    int nt = cfg->n_event_topics > 0 ? cfg->n_event_topics : 1;
+    p->tcount = cw_calloc((size_t)nt, sizeof(int32_t));
+    p->trecorded = cw_calloc((size_t)nt, sizeof(int32_t));
+    p->tscan = cw_calloc((size_t)nt, sizeof(int32_t));
+    if (!cw_partmap_parse(cfg->partitioner, &p->partitioner)) {
+        snprintf(errstr, errsz, "unknown partitioner '%s'", cfg->partitioner);
+        goto fail;
+    }
+    {
+        char host[64] = "casewatchd";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(p->member_id, sizeof(p->member_id), "%s:%d:%lld", host, (int)getpid(),
+                 (long long)cw_now_ms());
+    }
+
     p->publisher = cw_publisher_new(base, cfg, on_delivery, p, errstr, errsz);
     if (!p->publisher)
         goto fail;
@@ -2361,6 +2847,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     p->rules = cw_rules_load(cfg->path, p->book, errstr, errsz);
     if (!p->rules)
         goto fail;
+    rules_fingerprint(p->rules, p->rules_hash, sizeof(p->rules_hash));
     p->alerts = cw_alerts_new();
     p->deadlines = cw_deadlines_new();
     p->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, p);
@@ -2389,6 +2876,11 @@ fail:
     return NULL;
 }
 
+void cw_pipeline_set_take_over(cw_pipeline_t *p, bool take_over)
+{
+    p->take_over = take_over;
+}
+
 const char *cw_pipeline_fatal(const cw_pipeline_t *p)
 {
     return p->fatal;
@@ -2413,6 +2905,22 @@ cw_err_t cw_pipeline_reload_rules(cw_pipeline_t *p, char *errstr, size_t errsz)
         return CW_ERR_CONFIG;
     cw_rules_free(p->rules);
     p->rules = r;
+    char hash[sizeof(p->rules_hash)];
+    rules_fingerprint(r, hash, sizeof(hash));
+    if (strcmp(hash, p->rules_hash)) {
+        /* a reload makes this member the newest: its rule set becomes the group's */
+        cw_strlcpy(p->rules_hash, hash, sizeof(p->rules_hash));
+        if (p->member_joined && cw_store_ready(p->store)) {
+            cw_store_job_t *job = cw_store_job_new(NULL, NULL);
+            cw_store_job_add(job,
+                             "UPDATE group_members SET rules_hash = $2, rules_at = now(), "
+                             "heartbeat_at = now() WHERE member_id = $1",
+                             2, (char *[]){cw_strdup(p->member_id), cw_strdup(hash)}, NULL);
+            cw_store_submit(p->store, job);
+        }
+        member_rules(p, hash, p->member_id);
+        p->last_heartbeat = 0; /* read the group's back at once */
+    }
     if (p->state == P_RUNNING) {
         evaluate_all(p);
         if (alerts_waiting(p))
@@ -2546,20 +3054,25 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
 {
     if (!p)
         return;
+    /* The one teardown path, also reached with commits in flight (the shutdown deadline, a
+     * fatal schema): destroying a store fails its jobs, whose callbacks see `destroying` and
+     * return at once, touching neither the consumer nor the other stores. The stores go first,
+     * while everything their callbacks could reach still exists. */
+    p->destroying = true;
     p->state = P_STOPPED;
+    cw_snapshots_destroy(p->snapshots);
+    p->snapshots = NULL;
+    for (int i = 0; i < 2; i++) {
+        cw_store_t *st = p->bstore[i];
+        p->bstore[i] = NULL;
+        cw_store_destroy(st);
+    }
+    cw_store_t *st = p->store;
+    p->store = NULL;
+    cw_store_destroy(st);
     if (p->consumer)
         cw_consumer_destroy(p->consumer);
     p->consumer = NULL;
-    cw_snapshots_destroy(p->snapshots);
-    p->snapshots = NULL;
-    for (int i = 0; i < 2; i++) { /* fails a batch in flight: callbacks see P_STOPPED */
-        if (p->bstore[i])
-            cw_store_destroy(p->bstore[i]);
-        p->bstore[i] = NULL;
-    }
-    if (p->store)
-        cw_store_destroy(p->store);
-    p->store = NULL;
     if (p->publisher)
         cw_publisher_destroy(p->publisher);
     batch_free(p->building);
@@ -2586,6 +3099,12 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
         event_free(p->ev_stop_poll);
     if (p->ev_housekeeping)
         event_free(p->ev_housekeeping);
+    if (p->ev_retry)
+        event_free(p->ev_retry);
+    free(p->tcount);
+    free(p->trecorded);
+    free(p->tscan);
+    free(p->claim_other);
     free(p->fatal);
     free(p);
 }

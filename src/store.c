@@ -66,6 +66,7 @@ struct cw_store {
     struct event_base *base;
     char *conninfo;
     int backoff_initial_ms, backoff_max_ms, backoff_ms;
+    uint64_t rng; /* reconnect jitter, seeded per store (cw_random_seed) */
     cw_store_state_fn on_state;
     void *arg;
 
@@ -274,11 +275,8 @@ static void events_setup(cw_store_t *st)
 static void schedule_reconnect(cw_store_t *st)
 {
     st->state = ST_WAIT;
-    int ms = st->backoff_ms;
-    /* +-20% jitter so a fleet of daemons does not reconnect in lockstep */
-    int jitter = ms / 5;
-    if (jitter > 0)
-        ms += (rand() % (2 * jitter + 1)) - jitter;
+    /* +-20% jitter, seeded per process, so a fleet of daemons does not reconnect in lockstep */
+    int ms = cw_jitter_ms(st->backoff_ms, &st->rng);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(st->ev_timer, &tv);
     st->backoff_ms = st->backoff_ms * 2 > st->backoff_max_ms ? st->backoff_max_ms
@@ -480,6 +478,27 @@ static void migrate_step(cw_store_t *st)
     }
 }
 
+/* What the migration conversation was doing at its current step, for an error message. */
+static void migrate_what(const cw_store_t *st, char *buf, size_t n)
+{
+    switch (st->mig_step) {
+    case MIG_BEGIN:
+        snprintf(buf, n, "checking the database schema version (before any migration)");
+        return;
+    case MIG_APPLY:
+        snprintf(buf, n, "applying migration %s", cw_migrations[st->mig_next].name);
+        return;
+    case MIG_RECORD:
+        snprintf(buf, n, "recording migration %s as applied",
+                 cw_migrations[st->mig_next - 1].name);
+        return;
+    case MIG_COMMIT:
+        snprintf(buf, n, "committing the schema check (schema version %d)", st->mig_db_version);
+        return;
+    }
+    snprintf(buf, n, "the schema check");
+}
+
 /* Read migration results; the last tuple result of MIG_BEGIN carries the db version. */
 static void migrate_read(cw_store_t *st)
 {
@@ -491,12 +510,17 @@ static void migrate_read(cw_store_t *st)
         }
         ExecStatusType s = PQresultStatus(r);
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-            char msg[1024];
-            snprintf(msg, sizeof(msg), "migration failed: %s", PQresultErrorMessage(r));
+            /* say which step failed: a statement_timeout or a missing privilege on the schema
+             * check of a current database is not a failed migration */
+            char what[160], msg[1024];
+            migrate_what(st, what, sizeof(what));
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            snprintf(msg, sizeof(msg), "%s failed [%s]: %s", what, state ? state : "",
+                     PQresultErrorMessage(r));
             one_line(msg);
             PQclear(r);
             cw_log_error("postgres: %s", msg);
-            disconnect(st, "migration failed", false);
+            disconnect(st, what, false);
             return;
         }
         if (st->mig_step == MIG_BEGIN && s == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -720,6 +744,7 @@ cw_store_t *cw_store_new(struct event_base *base, const cw_store_opts_t *opts)
     st->backoff_initial_ms = opts->backoff_initial_ms > 0 ? opts->backoff_initial_ms : 100;
     st->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 10000;
     st->backoff_ms = st->backoff_initial_ms;
+    st->rng = cw_random_seed();
     st->on_state = opts->on_state;
     st->arg = opts->arg;
     st->session_sql = opts->session_sql ? cw_strdup(opts->session_sql) : NULL;

@@ -42,8 +42,13 @@ static void publish(const char *case_id, long long at_ms, const char *payload)
              "event_id: \"it-%d\" case_id: \"%s\" occurred_at: %lld source: \"test\" "
              "schema_version: 1 %s",
              ++seq, case_id, at_ms, payload);
+    /* keyed as producers must ([G] 1): by case_id, an area event by its court_area */
+    char area[128] = "area";
+    const char *a = strstr(payload, "court_area: \"");
+    if (!*case_id && a)
+        snprintf(area, sizeof(area), "%.*s", (int)strcspn(a + 13, "\""), a + 13);
     CU_ASSERT_EQUAL_FATAL(cwt_publish_event(&broker, "casewatch.case-events",
-                                            *case_id ? case_id : "area", text),
+                                            *case_id ? case_id : area, text),
                           0);
 }
 

@@ -191,7 +191,10 @@ static int scen_begin(scen_t *s, const char *name, int nbrokers)
 
 static pid_t start_daemon(scen_t *s, int slot, const char *cfg)
 {
-    s->daemon[slot] = cwt_daemon_start(cfg ? cfg : s->cfg, s->dlog[slot]);
+    /* each restart may use a fresh consumer group (see the header) while the killed member's
+     * row in group_members is still within its lease: the test, like an operator who killed
+     * the old group, says so with --take-over-group */
+    s->daemon[slot] = cwt_daemon_start_opt(cfg ? cfg : s->cfg, s->dlog[slot], "--take-over-group");
     return s->daemon[slot];
 }
 

@@ -52,4 +52,13 @@ int64_t cw_mono_ms(void);
 /** @brief snprintf into a fixed buffer, always NUL-terminated, truncating silently. */
 void cw_strlcpy(char *dst, const char *src, size_t dstsz);
 
+/**
+ * @brief A seed for cw_jitter_ms() that differs per process and per call (getrandom(), mixed
+ * with the pid and the clock): a fleet started together does not reconnect in lockstep.
+ */
+uint64_t cw_random_seed(void);
+
+/** @brief ms +-20%, from the generator state *state (xorshift64*; pure given the state). */
+int cw_jitter_ms(int ms, uint64_t *state);
+
 #endif

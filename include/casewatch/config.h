@@ -53,6 +53,7 @@ typedef struct cw_config {
     char *dead_letter_topic;
     char *alerts_topic;
     char *metrics_topic;
+    char *partitioner; /**< the producers' partitioner (partmap.h names), "none" = no check */
 
     /* [admin] */
     char *admin_listen;        /**< "HOST:PORT" or "off" */
@@ -84,6 +85,9 @@ void cw_config_free(cw_config_t *cfg);
  * client-specific section, after the given defaults (overridable by the user).
  * @returns a conf the caller owns (rd_kafka_new takes it over on success), or NULL with errstr.
  */
+/** @brief The consumer group ([kafka.consumer] group.id, else [kafka]); borrowed from cfg. */
+const char *cw_config_group_id(const cw_config_t *cfg);
+
 rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
                                       const char *const *defaults, char *errstr, size_t errsz);
 

@@ -23,6 +23,7 @@ typedef enum cw_reject {
     CW_REJECT_BAD_TIMESTAMP,  /**< occurred_at (or another time) before 1990 or > 1 day ahead */
     CW_REJECT_BAD_IDENTIFIER, /**< an identifier too long, or with bytes outside [!-~] */
     CW_REJECT_BAD_VALUE,      /**< any other field value outside its allowed range */
+    CW_REJECT_WRONG_PARTITION, /**< arrived on a partition its case (or area) does not hash to */
     CW_REJECT__COUNT
 } cw_reject_t;
 

@@ -54,6 +54,9 @@ typedef struct cw_pipeline_stats {
     cw_histo_t commit_seconds; /**< commit duration (both round trips) */
     size_t cases_in_memory;
     int partitions_owned;
+    bool partition_mismatch; /**< input topics' partition counts disagree: not consuming */
+    bool rules_mismatch;     /**< our rule set is not the group's: evaluating no rules */
+    bool group_refused;      /**< another consumer group owns the database */
 } cw_pipeline_stats_t;
 
 /**
@@ -71,6 +74,18 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
  * then call on_stopped (once).
  */
 void cw_pipeline_stop(cw_pipeline_t *p, void (*on_stopped)(void *arg), void *arg);
+
+/**
+ * @brief Before the loop runs: drop another consumer group's claim on the database (the
+ * operator says it is gone for good) instead of refusing to start.
+ */
+void cw_pipeline_set_take_over(cw_pipeline_t *p, bool take_over);
+
+/**
+ * @brief Why this member is not doing its whole job, for /readyz (borrowed; NULL = nothing):
+ * fatal, input topics not co-partitioned, or a rule set that is not the group's.
+ */
+const char *cw_pipeline_unready(const cw_pipeline_t *p);
 
 /** @brief Non-NULL when the pipeline cannot continue (schema newer than the binary). */
 const char *cw_pipeline_fatal(const cw_pipeline_t *p);

@@ -1039,6 +1039,11 @@ int cwt_write_config(const char *path, const cwt_pg_t *pg, const cwt_broker_t *b
 
 pid_t cwt_daemon_start(const char *config_path, const char *log_path)
 {
+    return cwt_daemon_start_opt(config_path, log_path, NULL);
+}
+
+pid_t cwt_daemon_start_opt(const char *config_path, const char *log_path, const char *opt)
+{
     char bin[512];
     snprintf(bin, sizeof(bin), "%s/casewatchd", CW_BINARY_DIR);
     if (access(bin, X_OK) != 0) {
@@ -1050,10 +1055,11 @@ pid_t cwt_daemon_start(const char *config_path, const char *log_path)
     if (wrapper != NULL && *wrapper != '\0') {
         char cmd[1024];
         snprintf(cmd, sizeof(cmd), "exec %s \"$0\" \"$@\"", wrapper);
-        char *const argv[] = {"/bin/sh", "-c", cmd, bin, "-c", (char *)config_path, NULL};
+        char *const argv[] = {"/bin/sh", "-c", cmd, bin, "-c", (char *)config_path, (char *)opt,
+                              NULL};
         pid = spawn_bg(argv, log_path);
     } else {
-        char *const argv[] = {bin, "-c", (char *)config_path, NULL};
+        char *const argv[] = {bin, "-c", (char *)config_path, (char *)opt, NULL};
         pid = spawn_bg(argv, log_path);
     }
     if (pid > 0)

@@ -127,6 +127,9 @@ int cwt_write_config(const char *path, const cwt_pg_t *pg, const cwt_broker_t *b
  */
 pid_t cwt_daemon_start(const char *config_path, const char *log_path);
 
+/** @brief cwt_daemon_start() with one extra command-line option (NULL = none). */
+pid_t cwt_daemon_start_opt(const char *config_path, const char *log_path, const char *opt);
+
 /**
  * @brief Send sig and wait up to timeout_ms for the daemon to exit.
  * @returns its exit code (0..255), 128+N if a signal N killed it, or -1 on timeout (it is then
