@@ -1,8 +1,10 @@
 /*
  * casewatch-dryrun — try rules before deploying them: replay a recorded event log through the
  * same case state, rules and alert lifecycle as casewatchd, on the event clock, and print
- * every alert notification, one line each (or JSON lines). Deterministic: the same log and
- * rules give byte-identical output. Reads only the log and the rules file; writes stdout.
+ * every alert notification, one line each (or JSON lines), stamped as casewatchd stamps it
+ * (the causing event's occurred_at, or the event clock for a deadline). Deterministic: the
+ * same log and rules give byte-identical output. Reads only the log and the rules file;
+ * writes stdout.
  */
 #include "casewatch/alerts.h"
 #include "casewatch/event.h"
@@ -93,6 +95,10 @@ static void print_transitions(cw_alerts_t *alerts, const cw_rules_t *rules, bool
                                                                : cw_alert_state_name(x->state)));
             json_object_object_add(o, "resolution",
                                    json_object_new_string(cw_resolution_name(x->resolution)));
+            if (x->close_outcome)
+                json_object_object_add(
+                    o, "close_outcome",
+                    json_object_new_string(cw_close_outcome_name(x->close_outcome)));
             json_object_object_add(o, "severity",
                                    json_object_new_string(cw_severity_name(x->severity)));
             json_object_object_add(o, "dedup_key", json_object_new_string(x->dedup_key));
@@ -199,7 +205,7 @@ int main(int argc, char **argv)
         cw_cause_t cause = {ev.pb->event_id, "log", 0, (int64_t)applied};
         if (c) {
             cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied);
-            cw_watch_evaluate(&w, c->hash, now, &cause);
+            cw_watch_evaluate_event(&w, c->hash, now, &cause, ev.pb->occurred_at);
         }
         if (!c)
             cw_watch_evaluate_all(&w, now);

@@ -61,6 +61,14 @@ const char *cw_resolution_name(int r)
     return r >= 0 && r < (int)CW_ARRAY_LEN(n) ? n[r] : "";
 }
 
+const char *cw_close_outcome_name(int outcome)
+{
+    /* events.proto CloseOutcome, in its order (test_alerts checks them against it) */
+    static const char *const n[] = {"",        "final_order", "withdrawn",    "refused",
+                                    "no_order", "transferred", "consolidated", "other"};
+    return outcome >= 0 && outcome < (int)CW_ARRAY_LEN(n) ? n[outcome] : "";
+}
+
 /* ------------------------------------------------------------------ tables */
 
 static uint64_t h64(const char *s)
@@ -384,14 +392,22 @@ static bool silenced(const cw_alerts_t *a, const cw_rules_t *r, const cw_alert_t
 
 /* ------------------------------------------------------------------ transitions */
 
+bool cw_alerts_transition_stored(const cw_transition_t *t)
+{
+    /* an area/worker alert's pending row is the only record of when its condition began */
+    return t->alert.firing_ms || t->notify || !t->alert.case_id || !*t->alert.case_id;
+}
+
 const cw_transition_t *cw_alerts_transitions(const cw_alerts_t *a, size_t *n)
 {
     *n = a->ntr;
     return a->tr;
 }
 
+/* now is the clock: what it decides (silences in a replay, the repeat timer) goes by it; at is
+ * when the transition happened (cw_transition_t.at). */
 static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8_t from,
-                       bool notify, bool repeat, int64_t now)
+                       bool notify, bool repeat, int64_t now, int64_t at)
 {
     if (notify) {
         x->silenced = silenced(a, r, x, a->silence_clock ? a->silence_clock : now);
@@ -408,12 +424,13 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
     t->from = from;
     t->notify = notify;
     t->repeat = repeat;
-    t->at = now;
+    t->at = at;
     /* the same alert's same transition always gets the same id: rule, subject, the due time
      * that defines this occurrence, the state it reached, and the repeat number. pending_ms
      * and origin (the event that began it) identify the occurrence: a case reopened after its
      * alert resolved starts a new occurrence with new ids, even when the clock has not moved
-     * in between (late events on the event clock) */
+     * in between (late events on the event clock). All of them are facts or clock times
+     * fixed when the occurrence began, never the time of this evaluation */
     char idsrc[512];
     snprintf(idsrc, sizeof(idsrc), "%s|%lld|%llx|%lld|%s|%s|%u", x->dedup_key,
              (long long)x->pending_ms, (unsigned long long)x->origin, (long long)x->due_ms,
@@ -435,17 +452,51 @@ static void set_cause(cw_alert_t *x, const cw_cause_t *cause)
     x->cause_offset = cause->offset;
 }
 
+/* One evaluation: the clock, the event being applied (if any) and the case's closing. */
+typedef struct eval {
+    int64_t now;     /* the clock: decides what is due */
+    int64_t ev_at;   /* occurred_at of the event being applied; 0 = a clock evaluation */
+    const cw_cause_t *cause;
+    const cw_alert_t *proto;
+    bool closed;
+    int64_t close_ms; /* the close's occurred_at */
+    uint8_t outcome;  /* its CloseOutcome */
+} eval_t;
+
+/* When a transition made possible by a threshold time (a pending or due time) happened: if
+ * that time had passed when the event being applied occurred, the event did it (a report filed
+ * with domestic abuse unassessed is overdue as it is filed); otherwise the clock passing the
+ * threshold did. */
+static int64_t crossed_at(const eval_t *e, int64_t threshold)
+{
+    return e->ev_at && threshold <= e->ev_at ? e->ev_at : e->now;
+}
+
+/* When a resolution the evaluation's cause brought about happened (a moved deadline, a
+ * reclassification, a disabled rule): the event's time, or the clock's. */
+static int64_t caused_at(const eval_t *e)
+{
+    return e->ev_at ? e->ev_at : e->now;
+}
+
 static void resolve(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, int resolution,
-                    int64_t at, int64_t now, const cw_cause_t *cause)
+                    int64_t at, const eval_t *e)
 {
     uint8_t from = x->state;
     x->state = CW_ALERT_RESOLVED;
     x->resolution = (uint8_t)resolution;
     x->resolved_ms = at;
-    set_cause(x, cause);
+    set_cause(x, e->cause);
     /* only what was announced is announced resolved */
-    transition(a, r, x, from, from == CW_ALERT_FIRING, false, now);
+    transition(a, r, x, from, from == CW_ALERT_FIRING, false, e->now, at);
     remove_alert(a, x);
+}
+
+/* Resolved because the case closed: case_closed, at the close, with its outcome. */
+static void resolve_closed(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, const eval_t *e)
+{
+    x->close_outcome = e->outcome;
+    resolve(a, r, x, CW_RES_CASE_CLOSED, e->close_ms ? e->close_ms : caused_at(e), e);
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -453,39 +504,45 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* Apply one obligation to its (possibly absent) alert; returns the next interesting time. */
+/* Apply one obligation to its (possibly absent) alert; returns the next interesting time.
+ * pending_at: when the alert is pending (case rules: lead_days before the due time; area and
+ * worker conditions: from when the condition holds). */
 static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
-                                const char *key, cw_alert_t *proto, bool closed, int64_t now,
-                                const cw_cause_t *cause)
+                                const char *key, int64_t pending_at, const eval_t *e)
 {
     const cw_rule_t *rule = &r->rule[o->rule];
     cw_alert_t *x = cw_alerts_find(a, key);
+    int64_t now = e->now;
     if (o->met_ms) {
-        if (x)
-            resolve(a, r, x, x->state == CW_ALERT_FIRING && o->met_ms > x->due_ms ? CW_RES_MET_LATE
-                                                                              : CW_RES_MET,
-                    o->met_ms, now, cause);
+        if (x) {
+            /* by the facts: late is met after the due time, whether or not the clock had
+             * fired it by then; at the time it was met, whenever that arrives */
+            if (e->closed && cw_rules_met_by_close(o->rule) && o->met_ms == e->close_ms)
+                x->close_outcome = e->outcome;
+            resolve(a, r, x, o->met_ms > o->due_ms ? CW_RES_MET_LATE : CW_RES_MET, o->met_ms,
+                    e);
+        }
         return INT64_MAX;
     }
-    if (closed) {
+    if (e->closed) {
         if (x)
-            resolve(a, r, x, CW_RES_CASE_CLOSED, now, now, cause);
+            resolve_closed(a, r, x, e);
         return INT64_MAX;
     }
-    int64_t pending_at = o->due_ms - rule->lead_days * CW_MS_PER_DAY;
     if (x && x->due_ms != o->due_ms && now < o->due_ms && x->state == CW_ALERT_FIRING) {
         /* the deadline moved past now (an s32 extension, a relisting): this breach is over */
-        resolve(a, r, x, CW_RES_CONDITION_CLEARED, now, now, cause);
+        resolve(a, r, x, CW_RES_CONDITION_CLEARED, caused_at(e), e);
         x = NULL;
     }
     if (now < pending_at) {
         if (x) /* re-baselined further away: not pending any more */
-            resolve(a, r, x, CW_RES_NO_LONGER_APPLIES, now, now, cause);
+            resolve(a, r, x, CW_RES_NO_LONGER_APPLIES, caused_at(e), e);
         return pending_at;
     }
     if (!x) {
+        int64_t at = crossed_at(e, pending_at);
         x = cw_malloc(sizeof(*x));
-        alert_copy(x, proto);
+        alert_copy(x, e->proto);
         free(x->dedup_key);
         x->dedup_key = cw_strdup(key);
         free(x->subject);
@@ -498,11 +555,11 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         x->value = o->value;
         x->threshold = o->threshold;
         x->state = CW_ALERT_PENDING;
-        x->pending_ms = now; /* when this occurrence began (it may fire at once) */
-        x->origin = cause && cause->event_id ? cw_casebook_hash(cause->event_id) : 0;
-        set_cause(x, cause);
+        x->pending_ms = at; /* when this occurrence began (it may fire at once) */
+        x->origin = e->cause && e->cause->event_id ? cw_casebook_hash(e->cause->event_id) : 0;
+        set_cause(x, e->cause);
         insert(a, x);
-        transition(a, r, x, 0, false, false, now);
+        transition(a, r, x, 0, false, false, now, at);
     }
     x->due_ms = o->due_ms;
     x->value = o->value;
@@ -510,12 +567,11 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         if (x->state == CW_ALERT_PENDING) {
             x->state = CW_ALERT_FIRING;
             x->firing_ms = o->due_ms;
-            if (cause)
-                set_cause(x, cause);
-            transition(a, r, x, CW_ALERT_PENDING, true, false, now);
+            set_cause(x, e->cause);
+            transition(a, r, x, CW_ALERT_PENDING, true, false, now, crossed_at(e, o->due_ms));
         } else if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0 &&
                    now >= x->notified_ms + r->repeat_ms) {
-            transition(a, r, x, CW_ALERT_FIRING, true, true, now);
+            transition(a, r, x, CW_ALERT_FIRING, true, true, now, now); /* the clock's */
         }
         if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0)
             return (x->notified_ms ? x->notified_ms : now) + r->repeat_ms;
@@ -540,6 +596,14 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
                                 cw_area_prioritised_fn prio, void *arg, int64_t now,
                                 const cw_cause_t *cause)
 {
+    return cw_alerts_evaluate_event(a, r, cb, c, wd, prio, arg, now, cause, 0);
+}
+
+int64_t cw_alerts_evaluate_event(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                 const cw_case_t *c, const cw_workdays_t *wd,
+                                 cw_area_prioritised_fn prio, void *arg, int64_t now,
+                                 const cw_cause_t *cause, int64_t occurred_ms)
+{
     cw_obligation_t stack[32], *obl = stack;
     size_t n = cw_rules_case(r, cb, c, wd, prio, arg, stack, CW_ARRAY_LEN(stack));
     if (n > CW_ARRAY_LEN(stack)) {
@@ -554,23 +618,31 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
     proto.case_type = c->case_type;
     bool closed = cw_case_closed(c);
     int64_t next = INT64_MAX;
-    /* a change the clock makes is caused by the case as its last event left it */
+    /* a change the clock makes is caused by the case as its last event left it (provenance
+     * only: it happened at the clock's time, not that event's) */
     cw_cause_t last = {c->last_event_id, cw_casebook_str(cb, c->last_topic), c->partition,
                        c->last_offset};
-    if (!cause && c->last_event_id)
-        cause = &last;
+    if (!cause) {
+        occurred_ms = 0;
+        if (c->last_event_id)
+            cause = &last;
+    }
+    eval_t e = {now, occurred_ms > 0 ? occurred_ms : 0, cause, &proto, closed,
+                closed ? c->close_stamp.ms : 0, closed ? c->outcome : 0};
     /* each obligation's key, built once */
     char kstack[32][CW_ALERT_KEY_MAX], (*keys)[CW_ALERT_KEY_MAX] = kstack;
     if (n > 32)
         keys = cw_malloc(sizeof(*keys) * n);
     for (size_t i = 0; i < n; i++)
         make_key(keys[i], sizeof(keys[i]), r, obl[i].rule, c->case_id, obl[i].subject);
-    for (size_t i = 0; i < n; i++)
-        next = min64(next, apply_obligation(a, r, &obl[i], keys[i], &proto, closed, now, cause));
+    for (size_t i = 0; i < n; i++) {
+        int64_t pending_at = obl[i].due_ms - r->rule[obl[i].rule].lead_days * CW_MS_PER_DAY;
+        next = min64(next, apply_obligation(a, r, &obl[i], keys[i], pending_at, &e));
+    }
     /* active alerts of this case whose obligation is gone (reclassified, rule disabled, …) */
-    scope_entry_t *e = scope_get(a, c->case_id, false);
-    for (int i = 0; e && i < e->n;) {
-        cw_alert_t *x = e->v[i];
+    scope_entry_t *se = scope_get(a, c->case_id, false);
+    for (int i = 0; se && i < se->n;) {
+        cw_alert_t *x = se->v[i];
         bool found = false;
         for (size_t k = 0; k < n && !found; k++)
             found = !strcmp(keys[k], x->dedup_key);
@@ -578,14 +650,15 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
             i++;
             continue;
         }
-        int n_before = e->n;
-        resolve(a, r, x,
-                closed                       ? CW_RES_CASE_CLOSED
-                : !r->rule[x->rule].enabled ? CW_RES_RULE_REMOVED
-                                             : CW_RES_NO_LONGER_APPLIES,
-                now, now, cause);
-        e = scope_get(a, c->case_id, false);
-        if (!e || e->n == n_before)
+        int n_before = se->n;
+        if (closed)
+            resolve_closed(a, r, x, &e);
+        else
+            resolve(a, r, x,
+                    !r->rule[x->rule].enabled ? CW_RES_RULE_REMOVED : CW_RES_NO_LONGER_APPLIES,
+                    caused_at(&e), &e);
+        se = scope_get(a, c->case_id, false);
+        if (!se || se->n == n_before)
             break; /* the entry went away with its last alert */
     }
     if (keys != kstack)
@@ -603,6 +676,7 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
     proto.area = (char *)(area ? area : "");
     proto.worker = (char *)(worker ? worker : "");
     proto.partition = -1;
+    eval_t e = {.now = now, .proto = &proto};
     int64_t next = INT64_MAX;
     char key[CW_ALERT_KEY_MAX];
     for (size_t i = 0; i < n; i++) {
@@ -617,11 +691,13 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
             o.due_ms = o.armed_ms - o.due_ms;
         else if (o.due_ms < o.armed_ms)
             o.due_ms = o.armed_ms;
-        next = min64(next, apply_obligation(a, r, &o, key, &proto, false, now, NULL));
+        /* pending from the moment the condition holds, whatever lead_days says: the pending
+         * alert is what remembers (and, stored, keeps across a restart) when it began */
+        next = min64(next, apply_obligation(a, r, &o, key, o.armed_ms, &e));
     }
-    scope_entry_t *e = scope_get(a, scope, false);
-    for (int i = 0; e && i < e->n;) {
-        cw_alert_t *x = e->v[i];
+    scope_entry_t *se = scope_get(a, scope, false);
+    for (int i = 0; se && i < se->n;) {
+        cw_alert_t *x = se->v[i];
         bool found = false;
         for (size_t k = 0; k < n && !found; k++) {
             make_key(key, sizeof(key), r, obl[k].rule, scope, obl[k].subject);
@@ -631,10 +707,10 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
             i++;
             continue;
         }
-        int n_before = e->n;
-        resolve(a, r, x, CW_RES_CONDITION_CLEARED, now, now, NULL);
-        e = scope_get(a, scope, false);
-        if (!e || e->n == n_before)
+        int n_before = se->n;
+        resolve(a, r, x, CW_RES_CONDITION_CLEARED, now, &e);
+        se = scope_get(a, scope, false);
+        if (!se || se->n == n_before)
             break;
     }
     return next;
@@ -675,6 +751,10 @@ json_object *cw_alerts_alert_json(const cw_alert_t *x, const cw_rules_t *r)
     json_object_object_add(o, "resolution",
                            x->resolution ? json_object_new_string(cw_resolution_name(x->resolution))
                                          : NULL);
+    json_object_object_add(o, "close_outcome",
+                           x->close_outcome
+                               ? json_object_new_string(cw_close_outcome_name(x->close_outcome))
+                               : NULL);
     json_object_object_add(o, "case_id", str_or_null(x->case_id));
     json_object_object_add(o, "subject", json_object_new_string(x->subject));
     json_object_object_add(o, "court_area", str_or_null(x->area));

@@ -88,11 +88,25 @@ const char *cw_severity_name(cw_severity_t s)
     return "";
 }
 
+/* Rules over an area's shares: a share of a handful of cases is noise, so they need a minimum
+ * volume (min_open_cases). Default 20: 1/20 = 5.0%, so one case alone can never cross the
+ * 5.0% duty-share threshold; ~30,000 open cases over ~40 court areas (seed) is ~750 an area,
+ * so no real court area is anywhere near 20 and none is muted by it. */
+#define CW_MIN_OPEN_CASES_DEFAULT 20
+
+static bool area_share(const cw_rule_t *r)
+{
+    return !strcmp(r->name, defaults[CW_RULE_AREA_DUTY_SHARE].name) ||
+           !strcmp(r->name, defaults[CW_RULE_AREA_DEMAND_GROWTH].name);
+}
+
 static void rule_version(cw_rule_t *r)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "%s|%d|%d|%lld|%lld", r->name, r->enabled, r->severity,
-             (long long)r->threshold, (long long)r->lead_days);
+    int k = snprintf(buf, sizeof(buf), "%s|%d|%d|%lld|%lld", r->name, r->enabled, r->severity,
+                     (long long)r->threshold, (long long)r->lead_days);
+    if (area_share(r) && k > 0 && (size_t)k < sizeof(buf)) /* the other rules' versions as before */
+        snprintf(buf + k, sizeof(buf) - (size_t)k, "|min%lld", (long long)r->min_open_cases);
     uint64_t h = cw_casebook_hash(buf);
     for (int i = 0; i < r->noverrides; i++)
         h = (h ^ ((uint64_t)r->overrides[i].area * 0x9E3779B97F4A7C15ULL) ^
@@ -112,6 +126,8 @@ cw_rules_t *cw_rules_defaults(void)
                                  .threshold = defaults[i].threshold,
                                  .unit = defaults[i].unit,
                                  .lead_days = defaults[i].lead_days};
+        if (i == CW_RULE_AREA_DUTY_SHARE || i == CW_RULE_AREA_DEMAND_GROWTH)
+            r->rule[i].min_open_cases = CW_MIN_OPEN_CASES_DEFAULT;
         rule_version(&r->rule[i]);
     }
     r->repeat_ms = 24 * 3600 * 1000LL; /* a daily reminder of an unacknowledged critical alert */
@@ -216,6 +232,19 @@ static bool on_rule_entry(void *arg, int line, const char *section, const char *
             return false;
         }
         rule->lead_days = n;
+    } else if (!strcmp(key, "min_open_cases")) {
+        if (!area_share(rule)) {
+            snprintf(why, whysz,
+                     "[%s] min_open_cases: only area_duty_share and area_demand_growth have one",
+                     section);
+            return false;
+        }
+        if (!parse_int(value, 0, 1000000, &n)) {
+            snprintf(why, whysz, "[%s] min_open_cases: expected an integer from 0 to 1000000",
+                     section);
+            return false;
+        }
+        rule->min_open_cases = n;
     } else if (!strncmp(key, "threshold@", 10) && key[10]) {
         if (!parse_int(value, 0, 100000, &n)) {
             snprintf(why, whysz, "[%s] %s: expected an integer from 0 to 100000", section, key);
@@ -227,9 +256,10 @@ static bool on_rule_entry(void *arg, int line, const char *section, const char *
             (cw_rule_override_t){cw_casebook_intern(lc->cb, key + 10), n};
     } else {
         snprintf(why, whysz,
-                 "[%s] unknown key \"%s\": expected enabled, severity, threshold, lead_days or "
-                 "threshold@AREA",
-                 section, key);
+                 "[%s] unknown key \"%s\": expected enabled, severity, threshold, lead_days%s "
+                 "threshold@AREA%s",
+                 section, key, area_share(rule) ? "," : " or",
+                 area_share(rule) ? " or min_open_cases" : "");
         return false;
     }
     (void)line;
@@ -305,7 +335,7 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
     uint32_t area = c->area;
     bool care = c->case_type == 1 || c->case_type == 2;
 
-    /* delay: time in proceedings; closing the case meets them */
+    /* delay: time in proceedings; closing the case meets them (cw_rules_met_by_close) */
     if (care && ON(CW_RULE_CARE_26W_WARNING))
         add(&b, CW_RULE_CARE_26W_WARNING, "", c->start_ms,
             c->start_ms + threshold_ms(&r->rule[CW_RULE_CARE_26W_WARNING], area) +
@@ -352,6 +382,11 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
                 if (c->hearings[i].kind == 6 /* FINAL */ && c->hearings[i].held_ms &&
                     (!final || c->hearings[i].held_ms < final))
                     final = c->hearings[i].held_ms;
+            /* the timescale of the proceedings: a case that closes without a final hearing
+             * held (withdrawn, consolidated, an order made at another hearing) has ended them
+             * too — its close outcome says how */
+            if (close_ms && (!final || close_ms < final))
+                final = close_ms;
             add(&b, CW_RULE_R164_FINAL, "", from,
                 from + threshold_ms(&r->rule[CW_RULE_R164_FINAL], area), final, 0);
         }
@@ -438,4 +473,64 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
             c->first_alloc_ms, 0);
     (void)cb;
     return b.n;
+}
+
+/* ------------------------------------------------------------------ area rules */
+
+bool cw_rules_met_by_close(int rule)
+{
+    switch (rule) {
+    case CW_RULE_CARE_26W_WARNING:
+    case CW_RULE_CARE_26W:
+    case CW_RULE_OPEN_52W:
+    case CW_RULE_OPEN_100W:
+    case CW_RULE_R164_FINAL:
+        return true;
+    }
+    return false;
+}
+
+void cw_rules_area_facts(const cw_figure_t *figs, size_t n, bool prioritised,
+                         cw_area_facts_t *out)
+{
+    const cw_figure_t *open = cw_figures_find(figs, n, "open_cases", "all");
+    const cw_figure_t *duty = cw_figures_find(figs, n, "alloc_duty_pct", "all");
+    const cw_figure_t *growth = cw_figures_find(figs, n, "new_cases_yoy_pct", "all");
+    *out = (cw_area_facts_t){.prioritised = prioritised};
+    out->open_cases = open && !open->is_null ? (int64_t)open->value : 0;
+    out->duty_known = duty && !duty->is_null;
+    out->duty_pct = out->duty_known ? duty->value : 0;
+    out->growth_known = growth && !growth->is_null;
+    out->growth_pct = out->growth_known ? growth->value : 0;
+}
+
+/* a figure in percent over a threshold in tenths of a percent */
+static bool over_tenths(double pct, int64_t tenths)
+{
+    return pct * 10 > (double)tenths + 1e-9;
+}
+
+size_t cw_rules_area(const cw_rules_t *r, uint32_t area, const cw_area_facts_t *f,
+                     cw_obligation_t out[CW_RULES_AREA_MAX])
+{
+    const cw_rule_t *rd = &r->rule[CW_RULE_AREA_DUTY_SHARE];
+    const cw_rule_t *rg = &r->rule[CW_RULE_AREA_DEMAND_GROWTH];
+    const cw_rule_t *rc = &r->rule[CW_RULE_AREA_CAN_DEACTIVATE];
+    bool duty_over = f->duty_known && over_tenths(f->duty_pct, cw_rules_threshold(rd, area));
+    bool growth_over =
+        f->growth_known && over_tenths(f->growth_pct, cw_rules_threshold(rg, area));
+    size_t n = 0;
+    /* too few open cases for a share to mean anything: no call to activate prioritisation
+     * (the "over" above still stands for area_can_deactivate: not under by its figures) */
+    if (rd->enabled && duty_over && f->open_cases >= rd->min_open_cases)
+        out[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DUTY_SHARE, .value = f->duty_pct,
+                                     .threshold = (double)cw_rules_threshold(rd, area) / 10};
+    if (rg->enabled && growth_over && f->open_cases >= rg->min_open_cases)
+        out[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DEMAND_GROWTH, .value = f->growth_pct,
+                                     .threshold = (double)cw_rules_threshold(rg, area) / 10};
+    if (rc->enabled && f->prioritised && !duty_over && !growth_over)
+        out[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_CAN_DEACTIVATE,
+                                     .due_ms = -cw_rules_threshold(rc, area) * WEEK,
+                                     .threshold = (double)cw_rules_threshold(rc, area)};
+    return n;
 }

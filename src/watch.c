@@ -8,6 +8,7 @@ typedef struct eval_ctx {
     const cw_watch_t *w;
     int64_t now;
     const cw_cause_t *cause;
+    int64_t occurred_ms;
     int64_t next;
 } eval_ctx_t;
 
@@ -20,19 +21,26 @@ bool cw_watch_area_prioritised(void *book, uint32_t area)
 static void evaluate_one(void *arg, cw_case_t *c)
 {
     eval_ctx_t *e = arg;
-    int64_t n = cw_alerts_evaluate_case(e->w->alerts, e->w->rules, e->w->book, c, e->w->wd,
-                                        cw_watch_area_prioritised, e->w->book, e->now, e->cause);
+    int64_t n = cw_alerts_evaluate_event(e->w->alerts, e->w->rules, e->w->book, c, e->w->wd,
+                                         cw_watch_area_prioritised, e->w->book, e->now, e->cause,
+                                         e->occurred_ms);
     if (n < e->next)
         e->next = n;
 }
 
 void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause)
 {
+    cw_watch_evaluate_event(w, key, now, cause, 0);
+}
+
+void cw_watch_evaluate_event(const cw_watch_t *w, uint64_t key, int64_t now,
+                             const cw_cause_t *cause, int64_t occurred_ms)
+{
     if (now <= 0) { /* event clock before time exists: look at it at the first tick */
         cw_deadlines_schedule(w->deadlines, key, 1);
         return;
     }
-    eval_ctx_t e = {w, now, cause, INT64_MAX};
+    eval_ctx_t e = {w, now, cause, occurred_ms, INT64_MAX};
     cw_casebook_foreach_hash(w->book, key, evaluate_one, &e);
     if (e.next == INT64_MAX)
         cw_deadlines_cancel(w->deadlines, key);

@@ -357,7 +357,7 @@ typedef struct rule_row {
     int closed_early; /* resolution when it closes while the alert is pending */
 } rule_row_t;
 
-#define WEEKS_CLOSE CW_RES_MET_LATE, CW_RES_MET /* closing is what the week rules wait for */
+#define WEEKS_CLOSE CW_RES_MET_LATE, CW_RES_MET /* closing is what the duration rules wait for */
 #define OTHER_CLOSE CW_RES_CASE_CLOSED, CW_RES_CASE_CLOSED
 
 static const rule_row_t rows[] = {
@@ -381,9 +381,10 @@ static const rule_row_t rows[] = {
     /* rule 16.4 case issued T0: planning meeting within 28 days → Mon 2024-02-05 00:00 */
     {CW_RULE_R164_PLANNING, "r16_4_planning_meeting", "", su_r164, D(28), m_planning,
      D(28) - HOUR, OTHER_CLOSE},
-    /* final hearing within 26 weeks → Mon 2024-07-08 00:00 */
+    /* final hearing within 26 weeks → Mon 2024-07-08 00:00; the timescale of the
+     * proceedings, so closing meets it too */
     {CW_RULE_R164_FINAL, "r16_4_final_hearing", "", su_r164, D(182), m_final, D(182) - HOUR,
-     OTHER_CLOSE},
+     WEEKS_CLOSE},
     /* opened Thu 2024-03-28; Fri 29 (Good Friday), Sat, Sun, Mon 1 Apr (Easter Monday) are
      * not working days: Tue 2 (1), Wed 3 (2), Thu 4 (3), Fri 5 (4), Mon 8 (5) → end of Mon 8
      * April = Tue 2024-04-09 00:00 */
@@ -1239,6 +1240,9 @@ static void test_bad_rule_config(void)
         {"[rules]\nrepeat_minutes = 0\n", 2, "repeat_minutes"},
         {"[rule.care_26_weeks]\nthreshold = 20\n[rule.open_52_weeks]\nlead_days = x\n", 4,
          "lead_days"},
+        {"[rule.care_26_weeks]\nmin_open_cases = 20\n", 2, "min_open_cases"},
+        {"[rule.area_duty_share]\nmin_open_cases = -1\n", 2, "min_open_cases"},
+        {"[rule.area_demand_growth]\nmin_open_cases = lots\n", 2, "min_open_cases"},
     };
     for (size_t i = 0; i < CW_ARRAY_LEN(bad); i++) {
         const char *ctx_ = bad[i].text;
@@ -1544,8 +1548,10 @@ static void test_scope_condition_rules(void)
     }
 }
 
-/* With an explicit due time (e.g. "below the threshold for 4 weeks"): due − 1 ms not firing,
- * due firing; absent before the due time: nothing at all. */
+/* With an explicit due time (e.g. "below the threshold for 4 weeks"): pending (recorded, not
+ * announced) from the moment the condition holds, whatever lead_days says, so its start is
+ * remembered; due − 1 ms not firing, due firing; absent before the due time: nothing
+ * announced. */
 static void test_scope_rules_with_due(void)
 {
     for (size_t i = 0; i < CW_ARRAY_LEN(scope_rows); i++) {
@@ -1557,10 +1563,13 @@ static void test_scope_rules_with_due(void)
                              .due_ms = due};
         int64_t next = cw_alerts_evaluate_scope(a, r, scope_rows[i].scope, scope_rows[i].area,
                                                 scope_rows[i].worker, &o, 1, since);
-        CHECK(next == due); /* lead_days 0: nothing before the due time */
+        CHECK(next == due);
+        CHECK(cw_alerts_find(a, scope_rows[i].key) &&
+              cw_alerts_find(a, scope_rows[i].key)->state == CW_ALERT_PENDING);
         cw_alerts_evaluate_scope(a, r, scope_rows[i].scope, scope_rows[i].area,
                                  scope_rows[i].worker, &o, 1, due - 1);
-        CHECK(cw_alerts_find(a, scope_rows[i].key) == NULL);
+        CHECK(cw_alerts_find(a, scope_rows[i].key) &&
+              cw_alerts_find(a, scope_rows[i].key)->state == CW_ALERT_PENDING);
         cw_alerts_evaluate_scope(a, r, scope_rows[i].scope, scope_rows[i].area,
                                  scope_rows[i].worker, &o, 1, due);
         const cw_alert_t *x = cw_alerts_find(a, scope_rows[i].key);
@@ -1571,7 +1580,8 @@ static void test_scope_rules_with_due(void)
         cw_alerts_destroy(a);
         cw_rules_free(r);
 
-        /* the condition stops holding before its due time: never an alert */
+        /* the condition stops holding before its due time: never announced (pending, then
+         * cleared) */
         r = cw_rules_defaults();
         a = cw_alerts_new();
         cw_alerts_evaluate_scope(a, r, scope_rows[i].scope, scope_rows[i].area,
@@ -1581,8 +1591,11 @@ static void test_scope_rules_with_due(void)
         cw_alerts_evaluate_scope(a, r, scope_rows[i].scope, scope_rows[i].area,
                                  scope_rows[i].worker, NULL, 0, due + DAY);
         size_t n;
-        cw_alerts_transitions(a, &n);
-        CHECK(n == 0);
+        const cw_transition_t *t = cw_alerts_transitions(a, &n);
+        CHECK(n == 2);
+        CHECK(n == 2 && t[0].alert.state == CW_ALERT_PENDING && !t[0].notify);
+        CHECK(n == 2 && t[1].alert.state == CW_ALERT_RESOLVED && !t[1].notify &&
+              t[1].alert.resolution == CW_RES_CONDITION_CLEARED);
         cw_alerts_destroy(a);
         cw_rules_free(r);
     }
@@ -1599,6 +1612,105 @@ static void test_scope_rules_with_due(void)
     CU_ASSERT_PTR_NOT_NULL(cw_alerts_find(a, "area_duty_share|area:a2|"));
     cw_alerts_destroy(a);
     cw_rules_free(r);
+}
+
+/* ------------------------------------------------------------------ tests: area rules */
+
+/* The area rules from an area's facts: the share rules only at volume (min_open_cases, 20 by
+ * default), area_can_deactivate by the figures whatever the volume. */
+static void test_area_share_needs_volume(void)
+{
+    enum { DS = 1, DG = 2, CD = 4 };
+    static const struct {
+        const char *what;
+        cw_area_facts_t f;
+        int want;
+    } rows_[] = {
+        {"one unallocated case alone: 100% on duty", {false, 1, true, 100.0, false, 0}, 0},
+        {"19 cases, 2 on duty (10.5%)", {false, 19, true, 10.5, true, 0}, 0},
+        {"20 cases, 2 on duty (10.0%)", {false, 20, true, 10.0, true, 0}, DS},
+        {"20 cases, 1 on duty (5.0%: not over 5.0%)", {false, 20, true, 5.0, true, 0}, 0},
+        {"800 cases, 5.1% on duty", {false, 800, true, 5.1, true, 0}, DS},
+        {"no open work: no share", {false, 0, false, 0, false, 0}, 0},
+        {"5 cases, new cases +300%", {false, 5, true, 0, true, 300.0}, 0},
+        {"800 cases, new cases +12%", {false, 800, true, 1.0, true, 12.0}, DG},
+        {"800 cases, both over", {false, 800, true, 6.0, true, 12.0}, DS | DG},
+        {"prioritised, 800 cases, under both", {true, 800, true, 2.0, true, -1.0}, CD},
+        {"prioritised, over the duty share", {true, 800, true, 6.0, true, -1.0}, DS},
+        {"prioritised, 3 cases, none on duty", {true, 3, true, 0.0, false, 0}, CD},
+        /* too few to ask for activation, but not under the threshold by its figures either */
+        {"prioritised, 1 case, on duty", {true, 1, true, 100.0, false, 0}, 0},
+    };
+    cw_rules_t *r = cw_rules_defaults();
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_AREA_DUTY_SHARE].min_open_cases, 20);
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_AREA_DEMAND_GROWTH].min_open_cases, 20);
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_CARE_26W].min_open_cases, 0);
+    for (size_t i = 0; i < CW_ARRAY_LEN(rows_); i++) {
+        const char *ctx_ = rows_[i].what;
+        cw_obligation_t o[CW_RULES_AREA_MAX];
+        size_t n = cw_rules_area(r, 0, &rows_[i].f, o);
+        int got = 0;
+        for (size_t k = 0; k < n; k++) {
+            got |= o[k].rule == CW_RULE_AREA_DUTY_SHARE      ? DS
+                   : o[k].rule == CW_RULE_AREA_DEMAND_GROWTH ? DG
+                   : o[k].rule == CW_RULE_AREA_CAN_DEACTIVATE ? CD
+                                                              : 64;
+            CHECK(o[k].subject[0] == '\0' && o[k].armed_ms == 0 && o[k].met_ms == 0);
+            if (o[k].rule == CW_RULE_AREA_CAN_DEACTIVATE)
+                CHECK(o[k].due_ms == -4 * WEEK);
+            else
+                CHECK(o[k].due_ms == 0);
+        }
+        CHECK(got == rows_[i].want);
+    }
+    cw_rules_free(r);
+}
+
+/* From the aggregates to the obligations: an area holding one open case, on duty, is 100% on
+ * duty by its figures and asks for nothing; with min_open_cases = 0 it would. */
+static void test_area_rules_from_figures(void)
+{
+    cw_day_t day = cw_day_from_ms(D(100));
+    cw_fig_cohort_t cohort = {WTFH, day - 10, CW_DAY_OPEN, 1, 1};
+    cw_fig_live_t live = {WTFH, CW_LIVE_ALLOC_DUTY, 1};
+    cw_fig_input_t in = {.cohort = &cohort, .ncohort = 1, .live = &live, .nlive = 1};
+    cw_workdays_t *wd = cw_workdays_new();
+    cw_figure_t *figs;
+    size_t nf;
+    cw_figures_compute(&in, day, wd, &figs, &nf);
+    cw_area_facts_t facts;
+    cw_rules_area_facts(figs, nf, false, &facts);
+    free(figs);
+    CU_ASSERT_EQUAL(facts.open_cases, 1);
+    CU_ASSERT_TRUE(facts.duty_known);
+    CU_ASSERT_DOUBLE_EQUAL(facts.duty_pct, 100.0, 1e-9);
+    CU_ASSERT_FALSE(facts.growth_known); /* nothing last year */
+    cw_rules_t *r = cw_rules_defaults();
+    cw_obligation_t o[CW_RULES_AREA_MAX];
+    CU_ASSERT_EQUAL(cw_rules_area(r, 0, &facts, o), 0);
+    cw_rules_free(r);
+
+    char path[64], err[512];
+    write_file(path, sizeof(path), "[rule.area_duty_share]\nmin_open_cases = 0\n");
+    cw_casebook_t *cb = cw_casebook_new();
+    cw_rules_t *def = cw_rules_defaults();
+    r = cw_rules_load(path, cb, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_AREA_DUTY_SHARE].min_open_cases, 0);
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_AREA_DEMAND_GROWTH].min_open_cases, 20);
+    CU_ASSERT_NOT_EQUAL(r->rule[CW_RULE_AREA_DUTY_SHARE].version,
+                        def->rule[CW_RULE_AREA_DUTY_SHARE].version);
+    CU_ASSERT_EQUAL(r->rule[CW_RULE_AREA_DEMAND_GROWTH].version,
+                    def->rule[CW_RULE_AREA_DEMAND_GROWTH].version);
+    CU_ASSERT_EQUAL(cw_rules_area(r, 0, &facts, o), 1);
+    CU_ASSERT_EQUAL(o[0].rule, CW_RULE_AREA_DUTY_SHARE);
+    CU_ASSERT_DOUBLE_EQUAL(o[0].value, 100.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(o[0].threshold, 5.0, 1e-9); /* in the value's unit, percent */
+    cw_rules_free(r);
+    cw_rules_free(def);
+    cw_casebook_destroy(cb);
+    cw_workdays_destroy(wd);
+    unlink(path);
 }
 
 int main(void)
@@ -1642,6 +1754,9 @@ int main(void)
     CU_add_test(s, "returned to duty: allocation again is met late", test_returned_to_duty);
     CU_add_test(s, "area/worker condition rules: fire, hold, clear", test_scope_condition_rules);
     CU_add_test(s, "area/worker rules with a due time", test_scope_rules_with_due);
+    CU_add_test(s, "area share rules need a minimum open-case volume",
+                test_area_share_needs_volume);
+    CU_add_test(s, "area rules from an area's figures", test_area_rules_from_figures);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -1,7 +1,9 @@
 /*
  * alerts.h — the alert lifecycle, Alertmanager-like: an obligation nearing its due time is
  * PENDING, past it unmet is FIRING, and met (on time or late), no longer applicable, or its
- * case closed, it is RESOLVED. Pure: the caller passes "now" (wall or event clock).
+ * case closed, it is RESOLVED. Pure: the caller passes "now" (wall or event clock), which
+ * decides what is due; each transition is stamped with when it happened — the event that
+ * caused it, or the clock (see cw_alerts_evaluate_event()).
  *
  * Only alerts that are pending or firing live here (resolved ones are handed back once, in a
  * transition, for the store). Transitions that notify (→ firing, firing → resolved, repeats
@@ -32,7 +34,7 @@ typedef struct cw_cause {
     const char *topic;
     int32_t partition;
     int64_t offset;
-} cw_cause_t;
+} cw_cause_t; /* its occurred_at goes beside it: cw_alerts_evaluate_event() */
 
 typedef struct cw_alert {
     char *dedup_key; /**< "rule|case|subject", "rule|area:A", "rule|worker:W" */
@@ -48,6 +50,8 @@ typedef struct cw_alert {
     char *cause_event_id, *cause_topic;
     int32_t cause_partition;
     int64_t cause_offset;
+    uint8_t close_outcome; /**< CloseOutcome of the closing that resolved it (0 = not resolved
+                            * by a closing) */
 } cw_alert_t;
 
 /** A lifecycle change; alert is a snapshot copy owned by the transition list. */
@@ -56,7 +60,8 @@ typedef struct cw_transition {
     uint8_t from;      /**< 0 = new */
     bool notify;       /**< publish it (unless alert.silenced) */
     bool repeat;       /**< a repeat notification */
-    int64_t at;        /**< clock time of the change */
+    int64_t at;        /**< when the change happened: the causing event's time or the
+                        * clock's (cw_alerts_evaluate_event()) */
     char alert_id[24]; /**< deterministic: same alert, same transition → same id */
 } cw_transition_t;
 
@@ -75,10 +80,29 @@ cw_alerts_t *cw_alerts_new(void);
 void cw_alerts_destroy(cw_alerts_t *a);
 
 /**
- * @brief Re-evaluate one case at now: its obligations against its active alerts.
- * @param cause the event being applied (NULL for a clock tick)
+ * @brief Re-evaluate one case at now: its obligations against its active alerts. What is due
+ * is decided by now (the clock) alone; when each transition happened (cw_transition_t.at):
+ *  - met / met_late: when the obligation was met (the meeting event's occurred_at); met_late
+ *    when that is after the due time, whatever the alert's state (a pending alert met late,
+ *    because the clock had not reached the due time yet, resolves met_late, not announced);
+ *  - case_closed, and met / met_late of a rule closing meets (cw_rules_met_by_close()): the
+ *    close's occurred_at, with the close outcome in close_outcome;
+ *  - any other transition caused by the event being applied (occurred_ms given): occurred_ms,
+ *    if the threshold it crossed (pending or due time) had passed when the event occurred;
+ *    a due time that passed after the event is the clock's doing and stamped now. Resolutions
+ *    the event caused (a moved deadline, a reclassification) are stamped occurred_ms;
+ *  - a clock tick (no event, or occurred_ms 0): now. Repeats are always the clock's.
+ * pending_ms is the time of the pending transition; resolved_ms of the resolving one.
+ * @param cause the event being applied (NULL for a clock tick); borrowed during the call
+ * @param occurred_ms the event's occurred_at (0 = unknown: as a clock tick)
  * @returns the next time this case needs evaluating (INT64_MAX: none).
  */
+int64_t cw_alerts_evaluate_event(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                 const cw_case_t *c, const cw_workdays_t *wd,
+                                 cw_area_prioritised_fn prio, void *arg, int64_t now,
+                                 const cw_cause_t *cause, int64_t occurred_ms);
+
+/** @brief cw_alerts_evaluate_event() without the event's time (a clock tick, or unknown). */
 int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
                                 const cw_case_t *c, const cw_workdays_t *wd,
                                 cw_area_prioritised_fn prio, void *arg, int64_t now,
@@ -89,6 +113,11 @@ int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_ca
  * rules. Each obligation present means its condition holds (armed_ms 0 = since now, or since
  * the existing alert was armed; due_ms < 0 = the condition must hold -due_ms ms, else due at
  * once); active alerts of the scope without one are resolved as condition cleared.
+ * The alert is PENDING from the first evaluation that sees its condition hold (lead_days does
+ * not apply): that pending alert is what remembers when the condition began, so a condition
+ * that must hold 4 weeks fires 4 weeks after it began however often it is evaluated, and,
+ * its row stored (cw_alerts_transition_stored()) and loaded back (cw_alerts_load()), across
+ * a restart. Transitions are stamped now.
  * @returns the next time the scope needs evaluating.
  */
 int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char *scope,
@@ -128,6 +157,14 @@ cw_alert_t *cw_alerts_find(const cw_alerts_t *a, const char *dedup_key);
 /** @brief Number of active (pending or firing) alerts. */
 size_t cw_alerts_count(const cw_alerts_t *a, int state);
 
+/**
+ * @brief Whether the store must keep a row for this transition: whatever fired or was
+ * announced; and every transition of an area or worker alert, pending included, since its
+ * pending row is the only record of when its condition began to hold (a case alert's pending
+ * state is rebuilt from case state at every load).
+ */
+bool cw_alerts_transition_stored(const cw_transition_t *t);
+
 /** @brief Transitions since the last clear (borrowed). */
 const cw_transition_t *cw_alerts_transitions(const cw_alerts_t *a, size_t *n);
 void cw_alerts_clear_transitions(cw_alerts_t *a);
@@ -146,5 +183,8 @@ char *cw_alerts_transition_json(const cw_transition_t *t, const cw_rules_t *r);
 /** @brief An alert's current state as a new JSON object (caller puts it). */
 struct json_object *cw_alerts_alert_json(const cw_alert_t *x, const cw_rules_t *r);
 const char *cw_resolution_name(int r);
+/** @brief events.proto CloseOutcome as a stable lower-case name ("withdrawn"); "" for 0 or
+ * an unknown value. */
+const char *cw_close_outcome_name(int outcome);
 
 #endif

@@ -11,6 +11,7 @@
 #define CASEWATCH_RULES_H
 
 #include "casewatch/casebook.h"
+#include "casewatch/figures.h"
 #include "casewatch/workdays.h"
 
 typedef enum cw_family {
@@ -73,7 +74,10 @@ typedef struct cw_rule {
     bool enabled;
     int64_t threshold;    /**< in unit */
     cw_unit_t unit;
-    int64_t lead_days;    /**< pending starts this many days before the due time */
+    int64_t lead_days;    /**< case rules: pending starts this many days before the due time
+                           * (area and worker rules are pending while their condition holds) */
+    int64_t min_open_cases; /**< area share rules: only in areas with at least this many open
+                             * cases (0 = any); see cw_rules_area() */
     cw_rule_override_t *overrides;
     int noverrides;
     uint32_t version;     /**< hash of the rule's effective configuration */
@@ -127,6 +131,45 @@ typedef bool (*cw_area_prioritised_fn)(void *arg, uint32_t area);
 size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case_t *c,
                      const cw_workdays_t *wd, cw_area_prioritised_fn prio, void *arg,
                      cw_obligation_t *out, size_t max);
+
+/**
+ * @brief Whether closing the case is what the rule waits for: the case itself must finish by
+ * the due time (26 weeks for care, 52 and 100 weeks for any case, the 16.4 six-month
+ * timescale). Closing meets these (met, or met_late past the due time, with the close
+ * outcome); every other obligation of a closed case resolves case_closed.
+ */
+bool cw_rules_met_by_close(int rule);
+
+/** An area's figures, as the area rules read them. */
+typedef struct cw_area_facts {
+    bool prioritised;   /**< prioritisation active in the area */
+    int64_t open_cases; /**< open children's cases ("open_cases", all types) */
+    bool duty_known;    /**< false: no share (no open work) */
+    double duty_pct;    /**< "alloc_duty_pct": share of open work on duty, percent */
+    bool growth_known;  /**< false: no year-on-year figure (nothing last year) */
+    double growth_pct;  /**< "new_cases_yoy_pct": new cases this FYTD vs last, percent */
+} cw_area_facts_t;
+
+/** The most obligations cw_rules_area() writes. */
+#define CW_RULES_AREA_MAX 3
+
+/** @brief The facts of one area from its figures (cw_figures_compute() of the area). */
+void cw_rules_area_facts(const cw_figure_t *figs, size_t n, bool prioritised,
+                         cw_area_facts_t *out);
+
+/**
+ * @brief The obligations of one court area under the enabled area rules: area_duty_share and
+ * area_demand_growth (due at once while over their threshold, and only in areas with at least
+ * the rule's min_open_cases open cases: a share of a handful of cases is noise), and
+ * area_can_deactivate (a prioritised area under both thresholds, by its figures whatever its
+ * volume, must stay so for the rule's threshold in weeks: due_ms < 0, see
+ * cw_alerts_evaluate_scope()). Subjects are "".
+ * @param area interned court area (for threshold@AREA)
+ * @param out  receives up to CW_RULES_AREA_MAX obligations
+ * @returns the number written.
+ */
+size_t cw_rules_area(const cw_rules_t *r, uint32_t area, const cw_area_facts_t *f,
+                     cw_obligation_t out[CW_RULES_AREA_MAX]);
 
 /** @brief Stable names. */
 const char *cw_family_name(cw_family_t f);

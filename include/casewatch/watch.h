@@ -24,6 +24,14 @@ bool cw_watch_area_prioritised(void *book, uint32_t area);
 /** @brief Evaluate the case(s) under a deadline key (a case hash) at now; reschedule it. */
 void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause);
 
+/**
+ * @brief The same, right after applying the event cause describes, which occurred at
+ * occurred_ms: the transitions it caused are stamped with its time (see
+ * cw_alerts_evaluate_event()); 0 = unknown, as cw_watch_evaluate().
+ */
+void cw_watch_evaluate_event(const cw_watch_t *w, uint64_t key, int64_t now,
+                             const cw_cause_t *cause, int64_t occurred_ms);
+
 /** @brief Evaluate every case (after a load, or when an area's prioritisation changed). */
 void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now);
 
