@@ -1534,12 +1534,13 @@ static cw_watch_t watch_of(cw_pipeline_t *p)
     return (cw_watch_t){p->book, p->rules, p->alerts, p->deadlines, p->workdays};
 }
 
-static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause)
+static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause,
+                         int64_t occurred_ms)
 {
     if (!p->rules_agree)
         return; /* another rule set is the group's: see member_rules() */
     cw_watch_t w = watch_of(p);
-    cw_watch_evaluate(&w, key, now, cause);
+    cw_watch_evaluate_event(&w, key, now, cause, occurred_ms);
 }
 
 static void evaluate_all(cw_pipeline_t *p)
@@ -1630,6 +1631,7 @@ static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, size_t *l
     m.silenced = x->silenced;
     m.value = x->value;
     m.threshold = x->threshold;
+    m.close_outcome = (Casewatch__V1__CloseOutcome)x->close_outcome;
     *len = casewatch__v1__alert__get_packed_size(&m);
     uint8_t *buf = cw_malloc(*len ? *len : 1);
     casewatch__v1__alert__pack(&m, buf);
@@ -1719,7 +1721,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cap *= 2;
     const char **seen = cw_calloc(cap, sizeof(char *));
     for (size_t i = n; i-- > 0;) {
-        if (!t[i].alert.firing_ms && !t[i].notify)
+        if (!cw_alerts_transition_stored(&t[i]))
             continue;
         const char *k = t[i].alert.dedup_key;
         size_t j = (size_t)cw_casebook_hash(k) & (cap - 1);
@@ -1734,9 +1736,10 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     for (size_t i = 0; i < n; i++) {
         const cw_alert_t *x = &t[i].alert;
         const cw_rule_t *rule = &p->rules->rule[x->rule];
-        /* an alert that never fired (pending, or met on time from pending) is derived from
-         * case state and rebuilt at every load: only what fired needs a durable row */
-        if (!x->firing_ms && !t[i].notify)
+        /* a case alert that never fired (pending, or met on time from pending) is derived
+         * from case state and rebuilt at every load: only what fired needs a durable row;
+         * an area/worker alert's pending row is what remembers when its condition began */
+        if (!cw_alerts_transition_stored(&t[i]))
             continue;
         if (latest[i]) {
             cw_pgbin_add_text(&a[0], x->dedup_key);
@@ -1894,33 +1897,14 @@ static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
         cw_figure_t *f;
         size_t nf;
         cw_figures_compute(&in, day, p->workdays, &f, &nf);
-        const cw_figure_t *duty = cw_figures_find(f, nf, "alloc_duty_pct", "all");
-        const cw_figure_t *growth = cw_figures_find(f, nf, "new_cases_yoy_pct", "all");
         uint32_t aid = cw_casebook_intern(p->book, names[i]);
         bool prioritised = false;
         for (size_t k = 0; k < nprio; k++)
             prioritised |= !strcmp(prio_names[k], names[i]);
-        cw_obligation_t o[3];
-        size_t n = 0;
-        bool duty_over = false, growth_over = false;
-        const cw_rule_t *rd = &R->rule[CW_RULE_AREA_DUTY_SHARE];
-        const cw_rule_t *rg = &R->rule[CW_RULE_AREA_DEMAND_GROWTH];
-        const cw_rule_t *rc = &R->rule[CW_RULE_AREA_CAN_DEACTIVATE];
-        if (duty && !duty->is_null)
-            duty_over = duty->value * 10 > (double)cw_rules_threshold(rd, aid) + 1e-9;
-        if (growth && !growth->is_null)
-            growth_over = growth->value * 10 > (double)cw_rules_threshold(rg, aid) + 1e-9;
-        if (rd->enabled && duty_over)
-            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DUTY_SHARE, .value = duty->value};
-        if (rg->enabled && growth_over)
-            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_DEMAND_GROWTH,
-                                       .value = growth->value};
-        if (rc->enabled && prioritised && !duty_over && !growth_over)
-            o[n++] = (cw_obligation_t){.rule = CW_RULE_AREA_CAN_DEACTIVATE,
-                                       .due_ms = -cw_rules_threshold(rc, aid) * 7 *
-                                                 CW_MS_PER_DAY};
-        for (size_t k = 0; k < n; k++)
-            o[k].subject[0] = '\0';
+        cw_area_facts_t facts;
+        cw_rules_area_facts(f, nf, prioritised, &facts);
+        cw_obligation_t o[CW_RULES_AREA_MAX];
+        size_t n = cw_rules_area(R, aid, &facts, o);
         char scope[200];
         snprintf(scope, sizeof(scope), "area:%s", names[i]);
         cw_alerts_evaluate_scope(p->alerts, R, scope, names[i], NULL, o, n, now);
@@ -2015,7 +1999,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
             cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset);
-            evaluate_key(p, c->hash, clock_now(p), &cause);
+            evaluate_key(p, c->hash, clock_now(p), &cause, e->occurred_at);
         } else { /* an area's prioritisation changed: its cases' rules may have too */
             evaluate_all(p);
         }

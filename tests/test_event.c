@@ -853,6 +853,7 @@ static void test_reject_names(void)
         [CW_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
         [CW_REJECT_BAD_IDENTIFIER] = "bad_identifier",
         [CW_REJECT_BAD_VALUE] = "bad_value",
+        [CW_REJECT_WRONG_PARTITION] = "wrong_partition",
     };
     for (int i = 0; i < CW_REJECT__COUNT; i++) {
         CU_ASSERT_STRING_EQUAL(cw_reject_name((cw_reject_t)i), want[i]);

@@ -86,7 +86,9 @@ static int suite_init(void)
                          "[daemon]\nclock = event\nallowed_lateness_ms = 0\n"
                          "batch_max_wait_ms = 10\nmetrics_interval_ms = 500\n"
                          "[rules]\nrepeat_minutes = 10080\n"
-                         "[rule.worker_caseload]\nthreshold = 1\n"))
+                         "[rule.worker_caseload]\nthreshold = 1\n"
+                         /* one case on duty in a tiny area: below the default volume */
+                         "[rule.area_duty_share]\nmin_open_cases = 0\n"))
         return -1;
     daemon_pid = cwt_daemon_start(cfg_path, log_path);
     if (daemon_pid <= 0 || !wait_scalar("SELECT count(*) FROM consumer_offsets", 16, 30000))
