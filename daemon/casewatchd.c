@@ -13,8 +13,10 @@
 #include <systemd/sd-daemon.h>
 #include <signal.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/casewatch/casewatchd.ini"
@@ -33,11 +35,47 @@ typedef struct cw_daemon {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: casewatchd [-c FILE] [--check-config] [--version]\n"
+    fprintf(f, "usage: casewatchd [-c FILE] [--check-config] [--strict] [--version]\n"
                "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
                "      --check-config  validate the configuration and exit (0 = valid)\n"
+               "      --strict        refuse to start (or to validate) when the admin token\n"
+               "                      is readable by other users, instead of warning\n"
+               "      --take-over-group  the consumer group owning the database is gone for\n"
+               "                      good: record this daemon's group as its owner\n"
                "  -V, --version       print the version and exit\n"
                "  -h, --help          this text\n");
+}
+
+/* Descriptors: raise the soft limit to the hard one, and require room for the admin's
+ * connection cap plus CW_ADMIN_FD_RESERVE, so that a flood of admin clients never leaves
+ * PostgreSQL or Kafka without a socket. Returns CW_OK with a summary in msg, or
+ * CW_ERR_CONFIG with why. */
+static cw_err_t fd_limit(const cw_config_t *cfg, char *msg, size_t msgsz)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        snprintf(msg, msgsz, "descriptors: getrlimit(RLIMIT_NOFILE) failed: %s", strerror(errno));
+        return CW_OK; /* nothing to check against */
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    long admin = strcmp(cfg->admin_listen, "off") ? cfg->admin_max_connections : 0;
+    unsigned long long limit = rl.rlim_cur == RLIM_INFINITY ? ~0ULL : rl.rlim_cur;
+    if (limit < (unsigned long long)admin + CW_ADMIN_FD_RESERVE) {
+        snprintf(msg, msgsz,
+                 "the descriptor limit (RLIMIT_NOFILE, hard limit included) is %llu, below "
+                 "[admin] max_connections (%ld) + %d kept for PostgreSQL, Kafka and logs: "
+                 "raise LimitNOFILE= in the unit (ulimit -n), or lower [admin] max_connections",
+                 limit, admin, CW_ADMIN_FD_RESERVE);
+        return CW_ERR_CONFIG;
+    }
+    snprintf(msg, msgsz,
+             "descriptors: limit %llu, of which at most %ld for admin connections",
+             limit, admin);
+    return CW_OK;
 }
 
 static void on_stopped(void *arg)
@@ -148,8 +186,12 @@ int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG;
     bool check_only = false;
+    bool strict = false;
+    bool take_over = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'C'},
+                                         {"strict", no_argument, NULL, 'S'},
+                                         {"take-over-group", no_argument, NULL, 'T'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -158,6 +200,8 @@ int main(int argc, char **argv)
         switch (o) {
         case 'c': path = optarg; break;
         case 'C': check_only = true; break;
+        case 'S': strict = true; break;
+        case 'T': take_over = true; break;
         case 'V': printf("casewatchd " CW_VERSION "\n"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -174,13 +218,35 @@ int main(int argc, char **argv)
         fprintf(stderr, "casewatchd: invalid configuration:\n%s\n", err);
         return 2;
     }
+    char fds[512];
+    bool fds_ok = fd_limit(cfg, fds, sizeof(fds)) == CW_OK;
     if (check_only) {
-        printf("%s: configuration OK\n", path);
+        if (!fds_ok)
+            fprintf(stderr, "casewatchd: %s\n", fds);
+        if (cfg->admin_token_exposed)
+            fprintf(stderr, "casewatchd: %s%s\n", strict ? "refused (--strict): " : "warning: ",
+                    cfg->admin_token_exposed);
+        bool ok = fds_ok && !(strict && cfg->admin_token_exposed);
+        if (ok)
+            printf("%s: configuration OK\n", path);
         cw_config_free(cfg);
-        return 0;
+        return ok ? 0 : 2;
     }
     cw_log_threshold = cfg->log_level;
     cw_log_json = cfg->log_json;
+    if (!fds_ok) {
+        cw_log_error("cannot start: %s", fds);
+        cw_config_free(cfg);
+        return 2;
+    }
+    cw_log_info("%s", fds);
+    if (cfg->admin_token_exposed && strict) {
+        cw_log_error("cannot start (--strict): %s", cfg->admin_token_exposed);
+        cw_config_free(cfg);
+        return 2;
+    }
+    if (cfg->admin_token_exposed)
+        cw_log_warn("%s (casewatchd --strict refuses to start)", cfg->admin_token_exposed);
     if (geteuid() == 0)
         cw_log_warn("running as root: run casewatchd as an unprivileged user (see "
                     "deploy/casewatchd.service)");
@@ -199,6 +265,8 @@ int main(int argc, char **argv)
     event_add(d.ev_usr1, NULL);
 
     d.pipeline = cw_pipeline_new(d.base, cfg, err, sizeof(err));
+    if (d.pipeline)
+        cw_pipeline_set_take_over(d.pipeline, take_over);
     int rc = 0;
     uint64_t wd_usec = 0;
     if (d.pipeline && strcmp(cfg->admin_listen, "off")) {

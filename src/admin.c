@@ -7,6 +7,15 @@
  * the answer is dropped). Server-sent event streams are chunked replies kept in a list; a
  * client that does not read (more than SSE_MAX_BUFFER unsent) is disconnected rather than
  * buffered for ever.
+ *
+ * Every connection has a conn_t from accept to close: it carries the connection cap, the
+ * deadline of the request being received and the hook of whatever waits on the connection
+ * (a database answer, a stream). evhttp owns the connection, so the record learns of it in
+ * two steps: evhttp asks us for the connection's bufferevent at accept (on_accept: counted,
+ * referenced), and once evhttp has built the connection around it (on_adopt, in the same loop
+ * iteration) the bufferevent's callback argument is the connection, which gets our close
+ * callback. Closed records are freed at the end of the loop iteration, never in a callback of
+ * their own.
  */
 #include "casewatch/admin.h"
 #include "casewatch/aggread.h"
@@ -23,8 +32,10 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 #include <json-c/json.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +49,10 @@
 #define MAX_ID_LEN      512
 #define MAX_TEXT_LEN    2000
 #define MAX_PARTS       4096
+#define LOG_EVERY_MS    60000 /* abuse is logged at most once a minute per kind */
+#define ACCEPT_PAUSE_MS 100   /* after an accept() failure; doubles up to ACCEPT_PAUSE_MAX */
+#define ACCEPT_PAUSE_MAX 5000
+#define LISTEN_BACKLOG  1024 /* evhttp listens with 128 */
 
 typedef struct sse_client {
     struct cw_admin *a;
@@ -45,6 +60,31 @@ typedef struct sse_client {
     struct evhttp_connection *conn;
     struct sse_client *prev, *next;
 } sse_client_t;
+
+typedef enum conn_phase {
+    CONN_READING,   /* receiving a request: its deadline runs; closed first at the cap */
+    CONN_ANSWERING, /* its request is being answered */
+    CONN_STREAMING, /* an /events stream */
+} conn_phase_t;
+
+/* One admin connection (see the file comment). */
+typedef struct conn {
+    struct cw_admin *a;
+    struct bufferevent *bev;         /* our reference, until adopted */
+    struct evhttp_connection *evcon; /* NULL until adopted, and once closed */
+    struct event *ev_deadline;       /* the request being received must be whole by then */
+    conn_phase_t phase;
+    bool closed;
+    void (*gone)(void *arg); /* the client went away: tells whatever waits on it */
+    void *gone_arg;
+    struct conn *prev, *next;
+} conn_t;
+
+/* a line that abuse could repeat: logged at once, then at most every LOG_EVERY_MS */
+typedef struct ratelog {
+    int64_t last_ms;
+    uint64_t unlogged;
+} ratelog_t;
 
 struct cw_admin {
     struct event_base *base;
@@ -62,6 +102,17 @@ struct cw_admin {
     int nclients;
     int64_t start_ms;
     bool closing;
+
+    /* connections: open ones oldest first (those not yet adopted are the newest, at the
+     * tail); closed ones wait in dead until ev_reap frees them */
+    struct evconnlistener *lev; /* evhttp's, borrowed */
+    conn_t *conns, *conns_tail, *dead;
+    int nconns, nreading, nadopting, max_conns;
+    conn_t *current; /* the connection of the request on_request is handling */
+    struct event *ev_adopt, *ev_reap, *ev_accept_retry;
+    bool accepting, accept_paused;
+    int accept_pause_ms;
+    ratelog_t log_evicted, log_timed_out, log_accept, log_full;
 };
 
 /* ------------------------------------------------------------------ replies */
@@ -106,6 +157,298 @@ static void reply_error(struct evhttp_request *req, int code, const char *msg)
     reply_json(req, code, error_obj(msg));
 }
 
+/* an error after which the connection is closed, whatever the client asked */
+static void reply_error_close(struct evhttp_request *req, int code, const char *msg)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    reply_error(req, code, msg);
+}
+
+/* ------------------------------------------------------------------ connections */
+
+static struct timeval ms_tv(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* true when the line is due: the first time, then once every LOG_EVERY_MS; r->unlogged then
+ * holds how many happened since the last line (this one included) */
+static bool ratelog_due(ratelog_t *r)
+{
+    int64_t now = cw_mono_ms();
+    r->unlogged++;
+    if (r->last_ms && now - r->last_ms < LOG_EVERY_MS)
+        return false;
+    r->last_ms = now;
+    return true;
+}
+
+static unsigned long long ratelog_take(ratelog_t *r)
+{
+    unsigned long long n = r->unlogged;
+    r->unlogged = 0;
+    return n;
+}
+
+/* Accept new connections only below the cap, or at it while one can be closed to make room
+ * (one still sending its request); never during an accept() back-off. Disabling the listener
+ * leaves new connections in the kernel's backlog: nothing spins. */
+static void admission_update(cw_admin_t *a)
+{
+    if (a->closing)
+        return;
+    bool want = !a->accept_paused && (a->nconns < a->max_conns || a->nreading > 0);
+    if (want == a->accepting)
+        return;
+    a->accepting = want;
+    if (want) {
+        evconnlistener_enable(a->lev);
+    } else {
+        evconnlistener_disable(a->lev);
+        /* (with connections of this loop iteration still to adopt, the pause is brief) */
+        if (!a->accept_paused && !a->nadopting && ratelog_due(&a->log_full))
+            cw_log_warn("admin: all %d connections ([admin] max_connections) are being "
+                        "answered or stream /events: not accepting until one closes (%llu "
+                        "time(s); this line repeats at most once a minute)",
+                        a->max_conns, ratelog_take(&a->log_full));
+    }
+}
+
+static void conn_set_phase(conn_t *c, conn_phase_t phase)
+{
+    cw_admin_t *a = c->a;
+    if (c->phase == phase || c->closed)
+        return;
+    if (c->evcon && c->phase == CONN_READING)
+        a->nreading--;
+    c->phase = phase;
+    if (phase == CONN_READING) {
+        a->nreading++;
+        struct timeval tv = ms_tv(a->cfg->admin_request_timeout_ms);
+        evtimer_add(c->ev_deadline, &tv);
+    } else {
+        evtimer_del(c->ev_deadline);
+    }
+    admission_update(a);
+}
+
+/* whatever waits on the connection (NULL = nothing) hears gone(arg) if the client leaves */
+static void conn_watch(conn_t *c, void (*gone)(void *), void *arg)
+{
+    if (!c)
+        return;
+    c->gone = gone;
+    c->gone_arg = arg;
+}
+
+static void conn_unlink(conn_t *c)
+{
+    cw_admin_t *a = c->a;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        a->conns_tail = c->prev;
+    c->prev = c->next = NULL;
+    a->nconns--;
+}
+
+/* The connection is gone (or, not yet adopted, was never built): tell its waiter, drop it
+ * from the counts; the record is freed by on_reap. */
+static void conn_closed(conn_t *c)
+{
+    cw_admin_t *a = c->a;
+    if (c->closed)
+        return;
+    if (c->gone) {
+        void (*gone)(void *) = c->gone;
+        c->gone = NULL;
+        gone(c->gone_arg);
+    }
+    if (c->evcon && c->phase == CONN_READING)
+        a->nreading--;
+    c->closed = true;
+    c->evcon = NULL;
+    evtimer_del(c->ev_deadline);
+    conn_unlink(c);
+    c->next = a->dead;
+    a->dead = c;
+    if (!a->closing)
+        event_active(a->ev_reap, EV_TIMEOUT, 1);
+    admission_update(a);
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    conn_closed(arg);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    cw_admin_t *a = arg;
+    while (a->dead) {
+        conn_t *c = a->dead;
+        a->dead = c->next;
+        event_free(c->ev_deadline);
+        free(c);
+    }
+}
+
+/* the request did not arrive whole in time: a slow or idle client */
+static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    conn_t *c = arg;
+    cw_admin_t *a = c->a;
+    if (ratelog_due(&a->log_timed_out))
+        cw_log_warn("admin: closed %llu connection(s) that sent no whole request within %d ms "
+                    "([admin] request_timeout_ms; this line repeats at most once a minute)",
+                    ratelog_take(&a->log_timed_out), a->cfg->admin_request_timeout_ms);
+    evhttp_connection_free(c->evcon); /* on_conn_close: the record goes to a->dead */
+}
+
+/* at the cap: close the oldest connection still sending its request */
+static bool conn_evict(cw_admin_t *a)
+{
+    conn_t *c = a->conns;
+    while (c && !(c->evcon && c->phase == CONN_READING))
+        c = c->next;
+    if (!c)
+        return false;
+    if (ratelog_due(&a->log_evicted))
+        cw_log_warn("admin: at the connection limit ([admin] max_connections = %d): closed "
+                    "%llu connection(s) still sending a request, oldest first, to make room "
+                    "(this line repeats at most once a minute)",
+                    a->max_conns, ratelog_take(&a->log_evicted));
+    evhttp_connection_free(c->evcon);
+    return true;
+}
+
+/* evhttp accepted a connection and asks for its bufferevent (evhttp_set_bevcb) */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+    cw_admin_t *a = arg;
+    a->accept_pause_ms = 0;
+    if (a->nconns >= a->max_conns)
+        conn_evict(a);
+    conn_t *c = cw_calloc(1, sizeof(*c));
+    c->a = a;
+    c->bev = bufferevent_socket_new(base, -1, 0); /* what evhttp makes itself */
+    c->ev_deadline = evtimer_new(base, on_conn_deadline, c);
+    if (!c->bev || !c->ev_deadline)
+        abort(); /* out of memory, as cw_malloc */
+    bufferevent_incref(c->bev); /* kept until adopted: evhttp may free it before */
+    c->phase = CONN_READING;
+    c->prev = a->conns_tail;
+    if (a->conns_tail)
+        a->conns_tail->next = c;
+    else
+        a->conns = c;
+    a->conns_tail = c;
+    a->nconns++;
+    a->nadopting++;
+    event_active(a->ev_adopt, EV_TIMEOUT, 1);
+    admission_update(a);
+    return c->bev;
+}
+
+/* Connections accepted in this loop iteration now exist: give each our close callback, the
+ * write timeout and the request deadline. */
+static void on_adopt(evutil_socket_t fd, short what, void *arg)
+{
+    cw_admin_t *a = arg;
+    conn_t *c = a->conns_tail;
+    while (c && !c->evcon) {
+        conn_t *prev = c->prev;
+        struct bufferevent *bev = c->bev;
+        void *evcon = NULL;
+        /* bufferevent_free() clears the callbacks: NULL = evhttp already gave it up */
+        bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+        c->bev = NULL;
+        a->nadopting--;
+        if (evcon) {
+            c->evcon = evcon;
+            evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+            /* reading is bounded by the deadline; a reply must make progress */
+            struct timeval w = ms_tv(a->cfg->admin_request_timeout_ms);
+            bufferevent_set_timeouts(bev, NULL, &w);
+            a->nreading++;
+            evtimer_add(c->ev_deadline, &w);
+        }
+        bufferevent_decref(bev);
+        if (!evcon)
+            conn_closed(c);
+        c = prev;
+    }
+    admission_update(a);
+}
+
+static conn_t *conn_find(cw_admin_t *a, struct evhttp_connection *evcon)
+{
+    for (conn_t *c = a->conns; c; c = c->next)
+        if (c->evcon == evcon)
+            return c;
+    return NULL;
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg);
+
+typedef struct admin_lookup {
+    const struct evconnlistener *lev;
+    cw_admin_t *found;
+} admin_lookup_t;
+
+/* the admin whose keep-alive timer this is, if it owns the listener */
+static int find_admin(const struct event_base *base, const struct event *ev, void *arg)
+{
+    admin_lookup_t *l = arg;
+    if (event_get_callback(ev) != on_keepalive)
+        return 0;
+    cw_admin_t *a = event_get_callback_arg(ev);
+    if (a->lev != l->lev)
+        return 0;
+    l->found = a;
+    return 1;
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    cw_admin_t *a = arg;
+    a->accept_paused = false;
+    admission_update(a);
+}
+
+/* accept() failed for a reason other than "try again" (out of descriptors, most often):
+ * retrying at once would spin on the readable listener, so pause it, with a back-off.
+ * libevent hands this callback evhttp's pointer (evhttp_bind_listener replaced the
+ * listener's argument), so the admin is found among the loop's events by its keep-alive
+ * timer. */
+static void on_accept_error(struct evconnlistener *lev, void *http)
+{
+    int err = errno;
+    admin_lookup_t l = {.lev = lev};
+    event_base_foreach_event(evconnlistener_get_base(lev), find_admin, &l);
+    cw_admin_t *a = l.found;
+    evconnlistener_disable(lev);
+    if (!a)
+        return; /* not ours: cannot happen */
+    a->accepting = false;
+    a->accept_paused = true;
+    a->accept_pause_ms = a->accept_pause_ms ? a->accept_pause_ms * 2 : ACCEPT_PAUSE_MS;
+    if (a->accept_pause_ms > ACCEPT_PAUSE_MAX)
+        a->accept_pause_ms = ACCEPT_PAUSE_MAX;
+    if (ratelog_due(&a->log_accept))
+        cw_log_warn("admin: accept() failed: %s (%d admin connection(s) open); pausing new "
+                    "connections for %d ms (%llu failure(s); this line repeats at most once a "
+                    "minute)",
+                    strerror(err), a->nconns, a->accept_pause_ms, ratelog_take(&a->log_accept));
+    struct timeval tv = ms_tv(a->accept_pause_ms);
+    evtimer_add(a->ev_accept_retry, &tv);
+}
+
 /* ------------------------------------------------------------------ requests to the database */
 
 typedef enum dbkind {
@@ -123,6 +466,7 @@ typedef enum dbkind {
 typedef struct dbreq {
     cw_admin_t *a;
     struct evhttp_request *req; /* NULL once the client went away */
+    conn_t *conn;               /* its connection (valid while req is answerable) */
     dbkind_t kind;
     json_object *out;
     int nres;
@@ -139,7 +483,7 @@ typedef struct dbreq {
 /* The client went away before its answer. libevent either frees the request with the
  * connection (when we are closing the server) or detaches it, leaving it to us (a client
  * that hung up): then it must be freed when the answer comes. */
-static void on_request_gone(struct evhttp_connection *conn, void *arg)
+static void on_request_gone(void *arg)
 {
     dbreq_t *q = arg;
     if (q->req && !evhttp_request_get_connection(q->req))
@@ -165,7 +509,7 @@ static void dbreq_finish(dbreq_t *q, int code, json_object *body)
         evhttp_request_free(q->req);
         json_object_put(body);
     } else if (q->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(q->req), NULL, NULL);
+        conn_watch(q->conn, NULL, NULL);
         reply_json(q->req, code, body);
     } else {
         json_object_put(body);
@@ -179,7 +523,8 @@ static dbreq_t *dbreq_new(cw_admin_t *a, struct evhttp_request *req, dbkind_t ki
     q->a = a;
     q->req = req;
     q->kind = kind;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_request_gone, q);
+    q->conn = a->current;
+    conn_watch(q->conn, on_request_gone, q);
     return q;
 }
 
@@ -259,6 +604,17 @@ static void result_rows(void *arg, const PGresult *res)
     q->nres++;
 }
 
+/* an area some table names (the figures of any other are zeros that mean nothing) */
+static bool area_known(const cw_aggread_t *agg, const char *area)
+{
+    size_t n;
+    const char *const *names = cw_aggread_area_names(agg, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(names[i], area))
+            return true;
+    return false;
+}
+
 static void db_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
 {
     dbreq_t *q = arg;
@@ -334,6 +690,12 @@ static void db_done(void *arg, cw_err_t err, const char *sqlstate, const char *m
         }
         break;
     case DB_REPORT: {
+        if (q->area && !area_known(q->agg, q->area)) {
+            json_object_put(out);
+            out = error_obj("no court area with this name");
+            code = 404;
+            break;
+        }
         cw_board_t rep;
         cw_board_compute(&rep, q->agg, q->area, q->day, cw_pipeline_workdays(a->pipeline));
         json_object_put(out);
@@ -378,12 +740,39 @@ static bool one_of(const char *v, const char *const *allowed)
     return false;
 }
 
-static bool printable(const char *s, size_t max)
+/* Text a request may carry into SQL or a lookup: at most max bytes of well-formed UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF) without control characters (C0,
+ * DEL, C1). PostgreSQL would refuse invalid UTF-8 only after a round trip. */
+static bool valid_text(const char *s, size_t max)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t n = 0;
-    for (; *s; s++, n++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= max)
+    while (p[n]) {
+        unsigned char b = p[n];
+        uint32_t cp;
+        int len;
+        if (b < 0x80)
+            cp = b, len = 1;
+        else if (b >= 0xc2 && b <= 0xdf)
+            cp = b & 0x1f, len = 2;
+        else if (b >= 0xe0 && b <= 0xef)
+            cp = b & 0x0f, len = 3;
+        else if (b >= 0xf0 && b <= 0xf4)
+            cp = b & 0x07, len = 4;
+        else
             return false;
+        for (int i = 1; i < len; i++) {
+            if ((p[n + i] & 0xc0) != 0x80) /* also stops at the NUL */
+                return false;
+            cp = cp << 6 | (p[n + i] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return false;
+        n += (size_t)len;
+        if (n > max)
+            return false;
+    }
     return true;
 }
 
@@ -426,12 +815,12 @@ static const char *body_str(struct evhttp_request *req, json_object *o, const ch
         return NULL;
     }
     const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-    if (!s || (required && !*s) || !printable(s, max) ||
+    if (!s || (required && !*s) || !valid_text(s, max) ||
         strlen(s) != (size_t)json_object_get_string_len(v)) {
         char msg[160];
         snprintf(msg, sizeof(msg),
-                 "\"%s\" must be a non-empty string of printable characters, "
-                 "at most %zu long",
+                 "\"%s\" must be a non-empty string of printable characters (UTF-8), "
+                 "at most %zu bytes long",
                  name, max);
         reply_error(req, 400, msg);
         *bad = true;
@@ -511,6 +900,8 @@ static void h_readyz(cw_admin_t *a, struct evhttp_request *req)
     bool ready = db && owned > 0 && lag_ok && !unready;
     json_object *o = json_object_new_object(), *c = json_object_new_object(), *x;
     json_object_object_add(o, "ready", json_object_new_boolean(ready));
+    if (unready) /* not co-partitioned, another rule set than the group's, fatal */
+        json_object_object_add(o, "reason", json_object_new_string(unready));
     x = json_object_new_object();
     json_object_object_add(x, "ok", json_object_new_boolean(db));
     json_object_object_add(c, "postgres", x);
@@ -586,6 +977,8 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .fenced = s->fenced,
         .resyncs = s->resyncs,
         .offset_resets = s->offset_resets,
+        .partition_mismatch = s->partition_mismatch,
+        .rules_mismatch = s->rules_mismatch,
         .anomalies = s->anomalies,
         .batch_events = &s->batch_events,
         .commit_seconds = &s->commit_seconds,
@@ -640,8 +1033,8 @@ static void h_alerts(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq
             return;
         }
     }
-    if (!printable(area, MAX_ID_LEN) || !printable(case_id, MAX_ID_LEN)) {
-        reply_error(req, 400, "area and case_id: printable text");
+    if (!valid_text(area, MAX_ID_LEN) || !valid_text(case_id, MAX_ID_LEN)) {
+        reply_error(req, 400, "area and case_id: printable UTF-8 text");
         return;
     }
     if (!db_available(a, req))
@@ -657,6 +1050,10 @@ static void h_alerts(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq
 
 static void h_alert(cw_admin_t *a, struct evhttp_request *req, const char *key)
 {
+    if (!valid_text(key, MAX_ID_LEN)) {
+        reply_error(req, 400, "an alert key is printable UTF-8 text, at most 512 bytes");
+        return;
+    }
     if (!db_available(a, req))
         return;
     dbreq_t *d = dbreq_new(a, req, DB_ALERT);
@@ -683,6 +1080,10 @@ static void h_alert_action(cw_admin_t *a, struct evhttp_request *req, const char
         sql = CW_SQL_ALERT_COMMENT, detail_field = "text";
     else {
         reply_error(req, 404, "actions: ack, unack, assign, comment");
+        return;
+    }
+    if (!valid_text(key, MAX_ID_LEN)) {
+        reply_error(req, 400, "an alert key is printable UTF-8 text, at most 512 bytes");
         return;
     }
     json_object *b = body_json(req);
@@ -778,7 +1179,7 @@ static void h_silence_expire(cw_admin_t *a, struct evhttp_request *req, const ch
         reply_error(req, 400, "a silence id is a positive integer");
         return;
     }
-    if (!by || !*by || !printable(by, 200)) {
+    if (!by || !*by || !valid_text(by, 200)) {
         reply_error(req, 400, "\"by\" is required (recorded with the silence)");
         return;
     }
@@ -798,6 +1199,10 @@ static const char SQL_CASE[] =
 
 static void h_case(cw_admin_t *a, struct evhttp_request *req, const char *id)
 {
+    if (!valid_text(id, MAX_ID_LEN)) {
+        reply_error(req, 400, "a case id is printable UTF-8 text, at most 512 bytes");
+        return;
+    }
     json_object *o = cw_pipeline_case_json(a->pipeline, id);
     if (o) {
         reply_json(req, 200, o);
@@ -819,8 +1224,8 @@ static void h_report(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq
         reply_error(req, 400, "as_of: expected YYYY-MM-DD");
         return;
     }
-    if (!printable(area, MAX_ID_LEN)) {
-        reply_error(req, 400, "area: printable text");
+    if (!valid_text(area, MAX_ID_LEN)) {
+        reply_error(req, 400, "area: printable UTF-8 text");
         return;
     }
     if (!db_available(a, req))
@@ -875,7 +1280,7 @@ static void sse_remove(sse_client_t *c)
 
 /* A stream ended: the client hung up (libevent detached the request: ending the reply frees
  * it), or the server is closing or dropped the client (the connection frees it). */
-static void on_sse_close(struct evhttp_connection *conn, void *arg)
+static void on_sse_close(void *arg)
 {
     sse_client_t *c = arg;
     struct evhttp_request *req = c->req;
@@ -895,8 +1300,6 @@ static void sse_send(sse_client_t *c, const char *text, size_t len)
         return;
     }
     struct evbuffer *b = evbuffer_new();
-    if (unready) /* not co-partitioned, another rule set than the group's, fatal */
-        json_object_object_add(o, "reason", json_object_new_string(unready));
     evbuffer_add(b, text, len);
     evhttp_send_reply_chunk(c->req, b);
     evbuffer_free(b);
@@ -931,7 +1334,8 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 static void h_events(cw_admin_t *a, struct evhttp_request *req)
 {
     if (a->nclients >= a->cfg->admin_sse_max_clients) {
-        reply_error(req, 503, "too many /events streams open ([admin] sse_max_clients)");
+        /* closed after the answer: a refused client must not keep holding a connection */
+        reply_error_close(req, 503, "too many /events streams open ([admin] sse_max_clients)");
         return;
     }
     sse_client_t *c = cw_calloc(1, sizeof(*c));
@@ -946,7 +1350,8 @@ static void h_events(cw_admin_t *a, struct evhttp_request *req)
     common_headers(req, "text/event-stream");
     evhttp_add_header(evhttp_request_get_output_headers(req), "X-Accel-Buffering", "no");
     evhttp_send_reply_start(req, 200, "OK");
-    evhttp_connection_set_closecb(c->conn, on_sse_close, c);
+    conn_set_phase(a->current, CONN_STREAMING);
+    conn_watch(a->current, on_sse_close, c);
     char clock[48], hello[160];
     cw_iso_time(cw_pipeline_now(a->pipeline), clock, sizeof(clock));
     int len = snprintf(hello, sizeof(hello),
@@ -972,11 +1377,52 @@ static bool authorised(cw_admin_t *a, struct evhttp_request *req)
     return diff == 0;
 }
 
-        .partition_mismatch = s->partition_mismatch,
-        .rules_mismatch = s->rules_mismatch,
+/* Two Content-Length headers that disagree: which one framed the body is ambiguous (request
+ * smuggling), so the request is refused and its connection closed. */
+static bool lengths_conflict(struct evhttp_request *req)
+{
+    const char *first = NULL;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+        if (strcasecmp(h->key, "Content-Length"))
+            continue;
+        if (!first)
+            first = h->value;
+        else if (strcmp(first, h->value))
+            return true;
+    }
+    return false;
+}
+
+/* the answer went out: a kept-alive connection waits for its next request, with a deadline */
+static void on_answered(struct evhttp_request *req, void *arg)
+{
+    conn_set_phase(arg, CONN_READING);
+}
+
+static void route(cw_admin_t *a, struct evhttp_request *req);
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     cw_admin_t *a = arg;
+    conn_t *c = conn_find(a, evhttp_request_get_connection(req));
+    if (!c) { /* every connection is adopted before it can read: not expected */
+        reply_error_close(req, 503, "connection not tracked; retry");
+        return;
+    }
+    conn_set_phase(c, CONN_ANSWERING);
+    evhttp_request_set_on_complete_cb(req, on_answered, c);
+    if (lengths_conflict(req)) {
+        reply_error_close(req, 400, "conflicting Content-Length headers");
+        return;
+    }
+    a->current = c;
+    route(a, req);
+    a->current = NULL;
+}
+
+static void route(cw_admin_t *a, struct evhttp_request *req)
+{
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -1092,12 +1538,14 @@ cw_admin_t *cw_admin_new(struct event_base *base, const cw_admin_opts_t *opts, c
     a->reloads = opts->reloads;
     a->version = opts->version;
     a->start_ms = cw_now_ms();
+    a->max_conns = cfg->admin_max_connections;
     a->http = evhttp_new(base);
     evhttp_set_max_body_size(a->http, MAX_BODY);
     evhttp_set_max_headers_size(a->http, 16384);
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                             EVHTTP_REQ_DELETE);
     evhttp_set_gencb(a->http, on_request, a);
+    evhttp_set_bevcb(a->http, on_accept, a);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(a->http, host, (uint16_t)port);
     if (!bs) {
         snprintf(errstr, errsz,
@@ -1108,6 +1556,10 @@ cw_admin_t *cw_admin_new(struct event_base *base, const cw_admin_opts_t *opts, c
         free(a);
         return NULL;
     }
+    /* a burst of connections (a flood closing the oldest unfinished requests) waits in the
+     * kernel instead of having its SYNs dropped, which would delay an operator's request by
+     * a retransmission (1 s); listen() again only resizes the queue */
+    (void)listen(evhttp_bound_socket_get_fd(bs), LISTEN_BACKLOG);
     struct sockaddr_storage ss;
     ev_socklen_t sl = sizeof(ss);
     if (!getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl))
@@ -1122,10 +1574,18 @@ cw_admin_t *cw_admin_new(struct event_base *base, const cw_admin_opts_t *opts, c
     a->ev_keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, a);
     struct timeval ka = {SSE_KEEPALIVE_S, 0};
     event_add(a->ev_keepalive, &ka);
+    a->ev_adopt = event_new(base, -1, 0, on_adopt, a);
+    a->ev_reap = event_new(base, -1, 0, on_reap, a);
+    a->ev_accept_retry = evtimer_new(base, on_accept_retry, a);
+    a->lev = evhttp_bound_socket_get_listener(bs);
+    evconnlistener_set_error_cb(a->lev, on_accept_error);
+    a->accepting = true;
     cw_pipeline_set_alert_hook(a->pipeline, on_alert, a);
-    cw_log_info("admin: listening on http://%s%s%s:%d/%s", strchr(host, ':') ? "[" : "", host,
-                strchr(host, ':') ? "]" : "", a->port,
-                cfg->admin_token ? " (bearer token required)" : "");
+    cw_log_info("admin: listening on http://%s%s%s:%d/ (%sat most %d connections, requests "
+                "within %d ms)",
+                strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", a->port,
+                cfg->admin_token ? "bearer token required; " : "", a->max_conns,
+                cfg->admin_request_timeout_ms);
     return a;
 }
 
@@ -1148,7 +1608,19 @@ void cw_admin_destroy(cw_admin_t *a)
     /* closes every connection: streams and waiting requests hear it through their close
      * callbacks (streams are freed, requests forget their connection) */
     evhttp_free(a->http);
+    /* connections accepted but not yet adopted heard nothing: drop our reference */
+    while (a->conns) {
+        conn_t *c = a->conns;
+        if (c->bev)
+            bufferevent_decref(c->bev);
+        c->bev = NULL;
+        conn_closed(c);
+    }
+    on_reap(-1, 0, a);
     cw_store_destroy(a->store); /* fails queued jobs: their requests are gone */
     event_free(a->ev_keepalive);
+    event_free(a->ev_adopt);
+    event_free(a->ev_reap);
+    event_free(a->ev_accept_retry);
     free(a);
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum key_type {
     KT_INT,
@@ -78,11 +80,11 @@ static const key_def_t key_defs[] = {
      "a topic name", false},
     {"topics", "metrics", KT_STRING, OFF(metrics_topic), 0, "casewatch.metrics", 0, 0, false,
      "a topic name", false},
-    {"admin", "listen", KT_STRING, OFF(admin_listen), 0, "127.0.0.1:8089", 0, 0, false,
-     "HOST:PORT (an IPv6 host in brackets; port 0 = any free port) or off", false},
     {"topics", "partitioner", KT_STRING, OFF(partitioner), 0, "consistent_random", 0, 0, false,
      "the producers' partitioner: consistent_random, consistent, murmur2_random, murmur2, "
      "fnv1a_random, fnv1a, or none", false},
+    {"admin", "listen", KT_STRING, OFF(admin_listen), 0, "127.0.0.1:8089", 0, 0, false,
+     "HOST:PORT (an IPv6 host in brackets; port 0 = any free port) or off", false},
     {"admin", "token", KT_STRING, OFF(admin_token), 0, NULL, 0, 0, true,
      "a bearer token (at least 16 characters)", true},
     {"admin", "token_file", KT_STRING, OFF(admin_token_file), 0, NULL, 0, 0, true,
@@ -92,6 +94,11 @@ static const key_def_t key_defs[] = {
      false},
     {"admin", "sse_max_clients", KT_INT, OFF(admin_sse_max_clients), 0, "32", 0, 10000, true,
      "an integer from 0 to 10000", false},
+    {"admin", "max_connections", KT_INT, OFF(admin_max_connections), 0, "64", 2, 65536, false,
+     "an integer from 2 to 65536 (concurrent admin connections, /events streams included)",
+     false},
+    {"admin", "request_timeout_ms", KT_INT, OFF(admin_request_timeout_ms), 0, "10000", 100,
+     600000, true, "milliseconds from 100 to 600000", false},
 };
 
 typedef struct parse_ctx {
@@ -346,7 +353,28 @@ static void check_kafka(parse_ctx_t *ctx, const cw_config_kvlist_t *l, bool is_c
     (void)is_consumer;
 }
 
-/* [admin]: the address parses; a token file is read; beyond loopback a token is required */
+/* Who besides the daemon can read the file holding the token: anyone (other read bit), or
+ * a group that is not the daemon's own (a root:casewatch 0640 file is the intended set-up:
+ * only the service's group reads it). Returns the reason (caller frees) or NULL. */
+static char *token_exposure(const char *path, const struct stat *st)
+{
+    const char *who = NULL;
+    if (st->st_mode & S_IROTH)
+        who = "every user";
+    else if ((st->st_mode & S_IRGRP) && st->st_gid != getegid())
+        who = "its group";
+    if (!who)
+        return NULL;
+    char msg[1024];
+    snprintf(msg, sizeof(msg),
+             "[admin] token: %s holds the bearer token and is readable by %s (mode %04o, "
+             "group %ld): chmod o-r,g-r it, or give it the daemon's group",
+             path, who, (unsigned)(st->st_mode & 07777), (long)st->st_gid);
+    return cw_strdup(msg);
+}
+
+/* [admin]: the address parses; a token file is read; beyond loopback a token is required;
+ * streams leave connections for other requests; a token others can read is noted */
 static void check_admin(parse_ctx_t *ctx)
 {
     cw_config_t *cfg = ctx->cfg;
@@ -360,6 +388,13 @@ static void check_admin(parse_ctx_t *ctx)
                              "or off, got \"%s\"", cfg->admin_listen);
         return;
     }
+    if (cfg->admin_sse_max_clients >= cfg->admin_max_connections)
+        add_error(ctx, key_line(ctx, "sse_max_clients"),
+                  "[admin] sse_max_clients: expected fewer than max_connections (%d): every "
+                  "stream holds a connection, and other requests need one too",
+                  cfg->admin_max_connections);
+    struct stat holder; /* the file the token is read from */
+    bool held = false;
     if (cfg->admin_token_file) {
         int tline = key_line(ctx, "token_file");
         FILE *f = fopen(cfg->admin_token_file, "r");
@@ -371,6 +406,7 @@ static void check_admin(parse_ctx_t *ctx)
         }
         if (!fgets(buf, sizeof(buf), f))
             buf[0] = '\0';
+        held = fstat(fileno(f), &holder) == 0;
         fclose(f);
         buf[strcspn(buf, "\r\n")] = '\0';
         if (cfg->admin_token) {
@@ -396,6 +432,11 @@ static void check_admin(parse_ctx_t *ctx)
                   "[admin] listen: %s is reachable beyond this machine: set [admin] token or "
                   "token_file (bearer authentication), or listen on 127.0.0.1",
                   cfg->admin_listen);
+    if (cfg->admin_token && !cfg->admin_token_file)
+        held = stat(ctx->path, &holder) == 0;
+    if (cfg->admin_token && held)
+        cfg->admin_token_exposed =
+            token_exposure(cfg->admin_token_file ? cfg->admin_token_file : ctx->path, &holder);
 }
 
 cw_err_t cw_listen_parse(const char *s, char *host, size_t hostsz, int *port)
@@ -487,6 +528,11 @@ cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz)
         if (!strcmp(cfg->event_topics[i], cfg->dead_letter_topic))
             add_error(&ctx, 0, "[topics] dead_letter must not be one of the event topics");
     }
+    cw_partitioner_t part;
+    if (!cw_partmap_parse(cfg->partitioner, &part))
+        add_error(&ctx, key_line(&ctx, "partitioner"),
+                  "[topics] partitioner: expected consistent_random, consistent, murmur2_random, "
+                  "murmur2, fnv1a_random, fnv1a or none");
     check_admin(&ctx);
     check_kafka(&ctx, &cfg->kafka, true, "kafka");
     check_kafka(&ctx, &cfg->kafka_consumer, true, "kafka.consumer");
@@ -510,9 +556,11 @@ void cw_config_free(cw_config_t *cfg)
     free(cfg->dead_letter_topic);
     free(cfg->alerts_topic);
     free(cfg->metrics_topic);
+    free(cfg->partitioner);
     free(cfg->admin_listen);
     free(cfg->admin_token);
     free(cfg->admin_token_file);
+    free(cfg->admin_token_exposed);
     kv_free(&cfg->kafka);
     kv_free(&cfg->kafka_consumer);
     kv_free(&cfg->kafka_producer);
@@ -528,11 +576,6 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
             RD_KAFKA_CONF_OK)
             goto fail;
     }
-    cw_partitioner_t part;
-    if (!cw_partmap_parse(cfg->partitioner, &part))
-        add_error(&ctx, key_line(&ctx, "partitioner"),
-                  "[topics] partitioner: expected consistent_random, consistent, murmur2_random, "
-                  "murmur2, fnv1a_random, fnv1a or none");
     const cw_config_kvlist_t *lists[] = {&cfg->kafka,
                                          is_consumer ? &cfg->kafka_consumer : &cfg->kafka_producer};
     for (size_t l = 0; l < CW_ARRAY_LEN(lists); l++) {
@@ -556,7 +599,6 @@ rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
-    free(cfg->partitioner);
 }
 
 static bool str_eq(const char *a, const char *b)

@@ -1,6 +1,7 @@
 /*
- * test_config.c — CUnit suite for config.c: defaults, pass-through Kafka properties, and an
- * error naming file:line and what was expected for every kind of mistake.
+ * test_config.c — CUnit suite for config.c: defaults, pass-through Kafka properties, an
+ * error naming file:line and what was expected for every kind of mistake, the admin's
+ * connection limits, and a bearer token in a file other users can read.
  */
 #include "casewatch/config.h"
 
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char path[256];
@@ -255,6 +257,120 @@ static void test_admin(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, ":7: [admin] unknown key \"frobnicate\""));
 }
 
+/* [G] the connection cap and the request timeout: defaults, bounds, what reloads */
+static void test_admin_limits(void)
+{
+    char err[4096];
+    write_file(MINIMAL);
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->admin_max_connections, 64);
+    CU_ASSERT_EQUAL(c->admin_request_timeout_ms, 10000);
+    CU_ASSERT(c->admin_sse_max_clients < c->admin_max_connections);
+    cw_config_free(c);
+    expect_error(MINIMAL "[admin]\nmax_connections = 1\n",
+                 "7: [admin] max_connections: expected an integer from 2 to 65536");
+    expect_error(MINIMAL "[admin]\nmax_connections = lots\n", "7: [admin] max_connections");
+    expect_error(MINIMAL "[admin]\nrequest_timeout_ms = 50\n",
+                 "7: [admin] request_timeout_ms: expected milliseconds from 100 to 600000");
+    /* streams must leave connections for everything else */
+    expect_error(MINIMAL "[admin]\nmax_connections = 16\nsse_max_clients = 16\n",
+                 "8: [admin] sse_max_clients: expected fewer than max_connections (16)");
+    expect_error(MINIMAL "[admin]\nsse_max_clients = 64\n",
+                 "7: [admin] sse_max_clients: expected fewer than max_connections (64)");
+    /* the cap sizes the descriptor budget at startup: a restart changes it; the timeout
+     * reloads */
+    write_file(MINIMAL "[admin]\nmax_connections = 8\nrequest_timeout_ms = 500\n"
+                       "sse_max_clients = 2\n");
+    cw_config_t *a = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->admin_max_connections, 8);
+    write_file(MINIMAL "[admin]\nmax_connections = 9\nrequest_timeout_ms = 700\n"
+                       "sse_max_clients = 2\n");
+    cw_config_t *b = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    char diff[512];
+    cw_config_diff_static(a, b, diff, sizeof(diff));
+    CU_ASSERT_PTR_NOT_NULL(strstr(diff, "[admin] max_connections"));
+    CU_ASSERT_PTR_NULL(strstr(diff, "request_timeout_ms"));
+    cw_config_apply_reloadable(a, b);
+    CU_ASSERT_EQUAL(a->admin_request_timeout_ms, 700);
+    CU_ASSERT_EQUAL(a->admin_max_connections, 8);
+    cw_config_free(a);
+    cw_config_free(b);
+}
+
+/* [G] the token in a file other users can read is noted (the daemon warns, or refuses with
+ * --strict); a file only its owner, or the daemon's own group, reads is not */
+static void test_token_exposure(void)
+{
+    char err[4096], text[1024], tf[300];
+    write_file(MINIMAL "[admin]\ntoken = inline-token-0123456789\n");
+    struct {
+        mode_t mode;
+        const char *who; /* NULL = not exposed */
+    } cases[] = {{0644, "readable by every user"}, {0604, "readable by every user"},
+                 {0600, NULL}, {0400, NULL}, {0640, NULL} /* our own group */};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CU_ASSERT_EQUAL_FATAL(chmod(path, cases[i].mode), 0);
+        cw_config_t *c = cw_config_load(path, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        if (!cases[i].who) {
+            CU_ASSERT_PTR_NULL(c->admin_token_exposed);
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(c->admin_token_exposed);
+            CU_ASSERT_PTR_NOT_NULL(c->admin_token_exposed &&
+                                   strstr(c->admin_token_exposed, cases[i].who));
+            CU_ASSERT_PTR_NOT_NULL(c->admin_token_exposed &&
+                                   strstr(c->admin_token_exposed, path));
+        }
+        cw_config_free(c);
+    }
+    /* group-readable by a group that is not ours (root can hand it to another group) */
+    if (geteuid() == 0) {
+        CU_ASSERT_EQUAL_FATAL(chmod(path, 0640), 0);
+        CU_ASSERT_EQUAL_FATAL(chown(path, 0, getegid() == 65534 ? 65533 : 65534), 0);
+        cw_config_t *c = cw_config_load(path, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        CU_ASSERT_PTR_NOT_NULL(c->admin_token_exposed &&
+                               strstr(c->admin_token_exposed, "readable by its group"));
+        cw_config_free(c);
+    }
+    unlink(path); /* the next write_file() creates it afresh, with our group */
+    /* no token: nothing to expose, whatever the mode */
+    write_file(MINIMAL);
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+    cw_config_t *c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NULL(c->admin_token_exposed);
+    cw_config_free(c);
+    /* token_file: its mode is what counts, not the config's */
+    snprintf(tf, sizeof(tf), "/tmp/cw-test-token-exposed-%d", (int)getpid());
+    FILE *f = fopen(tf, "w");
+    fputs("file-token-0123456789\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text), MINIMAL "[admin]\ntoken_file = %s\n", tf);
+    write_file(text);
+    CU_ASSERT_EQUAL_FATAL(chmod(tf, 0644), 0);
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL(c->admin_token_exposed && strstr(c->admin_token_exposed, tf));
+    cw_config_free(c);
+    CU_ASSERT_EQUAL_FATAL(chmod(tf, 0600), 0);
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NULL(c->admin_token_exposed);
+    cw_config_free(c);
+    unlink(tf);
+    /* listen = off: no token is served, nothing to warn about */
+    write_file(MINIMAL "[admin]\nlisten = off\ntoken = inline-token-0123456789\n");
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+    c = cw_config_load(path, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NULL(c->admin_token_exposed);
+    cw_config_free(c);
+}
+
 /* TLS and SASL for Kafka, sslmode for PostgreSQL: passed through unchanged */
 static void test_tls_sasl_pass_through(void)
 {
@@ -307,6 +423,8 @@ int main(void)
     CU_add_test(s, "reload: static keys reported, reloadable applied", test_reload_diff);
     CU_add_test(s, "[admin]: loopback by default, token required beyond it", test_admin);
     CU_add_test(s, "TLS/SASL and sslmode pass through", test_tls_sasl_pass_through);
+    CU_add_test(s, "[admin] connection cap and request timeout", test_admin_limits);
+    CU_add_test(s, "[admin] a token readable by others is noted", test_token_exposure);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

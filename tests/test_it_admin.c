@@ -15,7 +15,15 @@
  *    with file:line and the daemon keeps its old configuration (its old token still works);
  *  - the dashboard in headless Chromium (tests/browser/dashboard_check.py): figures and
  *    charts shown, an alert raised after the page loaded appears live, acknowledged from the
- *    page; a screenshot is left in the build directory.
+ *    page; a screenshot is left in the build directory;
+ *  - [G] misuse: a refused /events client is closed; invalid UTF-8 ids are a 400 before any
+ *    SQL; an unknown /report area is a 404; disagreeing Content-Length headers are a 400 and
+ *    close the connection; a token readable by others is a warning (refused with --strict);
+ *    a descriptor limit without room for PostgreSQL and Kafka stops startup; then, restarted
+ *    with 512 descriptors and 32 connections: idle, kept-alive and trickling requests time out,
+ *    at the cap the oldest unfinished request is closed, and a 600-socket slowloris while
+ *    events flow and PostgreSQL drops the daemon's connections leaves ingest committing,
+ *    /healthz prompt, the CPU idle and the log small.
  */
 #include "cwhttp.h"
 #include "cwtest.h"
@@ -25,8 +33,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOKEN "it-admin-token-0123456789"
@@ -462,6 +476,402 @@ static void test_hang_ups(void)
     CU_ASSERT(answers(get("/metrics"), 200, "casewatch_sse_clients 0", NULL));
 }
 
+/* ------------------------------------------------------------------ [G] misuse */
+
+/* a raw request on its own connection; the text received until the server closed it or
+ * timeout_ms passed; returns 1 if it closed the connection */
+static int raw_request(const char *request, char *out, size_t outsz, int timeout_ms)
+{
+    out[0] = '\0';
+    int fd = cwt_tcp_connect(port, 0);
+    if (fd < 0)
+        return -1;
+    if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
+        close(fd);
+        return -1;
+    }
+    int closed = cwt_wait_closed(fd, out, outsz, timeout_ms);
+    close(fd);
+    return closed;
+}
+
+/* a refused stream is answered 503 and its connection closed, although the client asked to
+ * keep it alive */
+static void test_refused_stream_is_closed(void)
+{
+    int fds[32], n = 0;
+    for (; n < 32; n++) { /* [admin] sse_max_clients = 32 (the default) */
+        char buf[4096] = "";
+        fds[n] = cwt_sse_open(port, "/events", TOKEN);
+        CU_ASSERT_FATAL(fds[n] >= 0);
+        CU_ASSERT(cwt_sse_wait(fds[n], "event: hello", buf, sizeof(buf), 5000));
+    }
+    char out[4096];
+    int closed = raw_request("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Authorization: Bearer " TOKEN "\r\n\r\n",
+                             out, sizeof(out), 3000);
+    CU_ASSERT_EQUAL(closed, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 503"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "sse_max_clients"));
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    /* the streams are gone: one is accepted again */
+    bool again = false;
+    for (int i = 0; i < 50 && !again; i++) {
+        cwt_http_resp_t r = get("/metrics");
+        again = r.body && strstr(r.body, "casewatch_sse_clients 0");
+        cwt_http_free(&r);
+        if (!again)
+            usleep(100000);
+    }
+    CU_ASSERT(again);
+}
+
+static void test_hostile_requests(void)
+{
+    /* invalid UTF-8 in a case id: refused before any SQL (no "database error") */
+    const char *bad[] = {"/cases/%FF%FE", "/cases/a%C3%28", "/cases/%C0%AF", "/cases/%ED%A0%80",
+                         "/cases/%F4%90%80%80", "/cases/a%09b", NULL};
+    for (int i = 0; bad[i]; i++) {
+        cwt_http_resp_t r = get(bad[i]);
+        if (r.status != 400 || !r.body || !strstr(r.body, "UTF-8"))
+            fprintf(stderr, "\n%s: HTTP %d %s\n", bad[i], r.status, r.body ? r.body : "");
+        CU_ASSERT_EQUAL(r.status, 400);
+        CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "printable UTF-8"));
+        CU_ASSERT_PTR_NULL(r.body ? strstr(r.body, "database") : NULL);
+        cwt_http_free(&r);
+    }
+    /* well-formed UTF-8 is an id like any other: looked up, not there */
+    CU_ASSERT(answers(get("/cases/%C3%A9t%C3%A9"), 404, "no case", NULL));
+    CU_ASSERT(answers(get("/alerts/%FF"), 400, "UTF-8", NULL));
+    CU_ASSERT(answers(get("/alerts?area=%FF"), 400, "UTF-8", NULL));
+    /* an area no table names is not a scope of zeros */
+    CU_ASSERT(answers(get("/report?area=atlantis"), 404, "no court area", NULL));
+    CU_ASSERT(answers(get("/report?area=%FF"), 400, "UTF-8", NULL));
+    CU_ASSERT(answers(get("/report?area=kent"), 200, "\"scope\":\"kent\"", NULL));
+    /* two Content-Length headers that disagree: 400, and the connection is closed */
+    char out[4096];
+    int closed = raw_request("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+                             "Content-Length: 5\r\n\r\n",
+                             out, sizeof(out), 3000);
+    CU_ASSERT_EQUAL(closed, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 400"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "conflicting Content-Length"));
+    closed = raw_request("POST /silences HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer " TOKEN "\r\n"
+                         "Content-Length: 30\r\nContent-Length: 2\r\n\r\n"
+                         "{\"by\":\"x\",\"minutes\":5}        ",
+                         out, sizeof(out), 3000);
+    CU_ASSERT_EQUAL(closed, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 400"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "conflicting Content-Length"));
+    CU_ASSERT_EQUAL(cwt_pg_scalar(&pg, "SELECT count(*) FROM silences WHERE created_by = 'x'"), 0);
+    /* the same length twice is one length */
+    closed = raw_request("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                         "Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
+                         out, sizeof(out), 3000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 200"));
+}
+
+/* a token in a file others can read: a warning, or with --strict a refusal */
+static void test_token_readable_by_others(void)
+{
+    /* the suite's own config holds the token and was written 0644 */
+    char cmd[2400], out[4096];
+    snprintf(cmd, sizeof(cmd), "grep -c 'readable by every user' %s", log_path);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT(atoi(out) >= 1);
+    char ini[700];
+    snprintf(ini, sizeof(ini), "%s/exposed.ini", tmp);
+    FILE *f = fopen(ini, "w");
+    fprintf(f, "%s\n", base_ini);
+    fclose(f);
+    chmod(ini, 0644);
+    snprintf(cmd, sizeof(cmd), CW_BINARY_DIR "/casewatchd --check-config -c %s 2>&1; echo rc=$?",
+             ini);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "warning: [admin] token:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "exposed.ini holds the bearer token"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+    /* --strict: refused, by --check-config and at startup (before connecting anywhere) */
+    snprintf(cmd, sizeof(cmd),
+             CW_BINARY_DIR "/casewatchd --strict --check-config -c %s 2>&1; echo rc=$?", ini);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "refused (--strict): [admin] token:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=2"));
+    snprintf(cmd, sizeof(cmd),
+             "timeout 20 " CW_BINARY_DIR "/casewatchd --strict -c %s 2>&1; echo rc=$?", ini);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "cannot start (--strict)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=2"));
+    chmod(ini, 0600);
+    snprintf(cmd, sizeof(cmd),
+             CW_BINARY_DIR "/casewatchd --strict --check-config -c %s 2>&1; echo rc=$?", ini);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NULL(strstr(out, "[admin] token:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+    if (!strstr(out, "rc=0"))
+        fprintf(stderr, "\n%s\n", out);
+}
+
+/* the admin's connections cannot eat the descriptors PostgreSQL and Kafka need */
+static void test_descriptor_reserve(void)
+{
+    char cmd[2400], out[4096];
+    /* 64 connections (the default) + 256 kept back do not fit in 200 */
+    snprintf(cmd, sizeof(cmd),
+             "prlimit --nofile=200:200 " CW_BINARY_DIR "/casewatchd --check-config -c %s 2>&1; "
+             "echo rc=$?; timeout 20 prlimit --nofile=200:200 " CW_BINARY_DIR
+             "/casewatchd -c %s 2>&1; echo rc=$?",
+             cfg_path, cfg_path);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "descriptor limit (RLIMIT_NOFILE, hard limit included) "
+                                       "is 200, below [admin] max_connections (64) + 256"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "cannot start: the descriptor limit"));
+    CU_ASSERT_PTR_NULL(strstr(out, "rc=0"));
+    /* a low soft limit is raised to the hard one */
+    snprintf(cmd, sizeof(cmd),
+             "prlimit --nofile=100:400 " CW_BINARY_DIR "/casewatchd --check-config -c %s 2>&1; "
+             "echo rc=$?",
+             cfg_path);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+}
+
+/* the rest runs against a daemon with 512 descriptors, 32 admin connections and 2 s to send
+ * a request */
+#define ABUSE_CONNS      32
+#define ABUSE_TIMEOUT_MS 2000
+#define ABUSE_NOFILE     512
+
+static void test_restart_with_limits(void)
+{
+    CU_ASSERT_EQUAL_FATAL(cwt_daemon_stop(daemon_pid, SIGTERM, 15000), 0);
+    char extra[256], wrap[1024];
+    snprintf(extra, sizeof(extra),
+             "[admin]\nmax_connections = %d\nrequest_timeout_ms = %d\nsse_max_clients = 4\n",
+             ABUSE_CONNS, ABUSE_TIMEOUT_MS);
+    write_ini(extra);
+    const char *w = getenv("CWT_DAEMON_WRAPPER");
+    char *saved = w ? strdup(w) : NULL;
+    snprintf(wrap, sizeof(wrap), "prlimit --nofile=%d:%d %s", ABUSE_NOFILE, ABUSE_NOFILE,
+             saved ? saved : "");
+    setenv("CWT_DAEMON_WRAPPER", wrap, 1);
+    daemon_pid = cwt_daemon_start(cfg_path, log_path);
+    if (saved)
+        setenv("CWT_DAEMON_WRAPPER", saved, 1);
+    else
+        unsetenv("CWT_DAEMON_WRAPPER");
+    free(saved);
+    CU_ASSERT_FATAL(daemon_pid > 0);
+    bool ready = false;
+    for (int i = 0; i < 300 && !ready; i++) {
+        usleep(100000);
+        if (!cwt_daemon_alive(daemon_pid))
+            break;
+        int fd = socket(AF_INET, SOCK_STREAM, 0); /* quietly: is it listening yet? */
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        if (!up)
+            continue;
+        cwt_http_resp_t r = get("/readyz");
+        ready = r.status == 200;
+        cwt_http_free(&r);
+    }
+    CU_ASSERT_FATAL(ready);
+    char cmd[700], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -c 'descriptors: limit %d, of which at most %d' %s",
+             ABUSE_NOFILE, ABUSE_CONNS, log_path);
+    cwt_run(cmd, out, sizeof(out));
+    CU_ASSERT(atoi(out) >= 1);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* an idle connection, a kept-alive one after its answer, and one whose request trickles in
+ * (a header line every 300 ms) are all closed after request_timeout_ms */
+static void test_idle_and_slow_time_out(void)
+{
+    int idle = cwt_tcp_connect(port, 0), kept = cwt_tcp_connect(port, 0),
+        slow = cwt_tcp_connect(port, 0);
+    CU_ASSERT_FATAL(idle >= 0 && kept >= 0 && slow >= 0);
+    long long t0 = mono_ms();
+    const char *ka = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CU_ASSERT_EQUAL(send(kept, ka, strlen(ka), MSG_NOSIGNAL), (ssize_t)strlen(ka));
+    char buf[4096] = "";
+    CU_ASSERT(cwt_sse_wait(kept, "\"status\":\"ok\"", buf, sizeof(buf), 2000));
+    const char *start = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    CU_ASSERT_EQUAL(send(slow, start, strlen(start), MSG_NOSIGNAL), (ssize_t)strlen(start));
+    long long slow_closed = -1;
+    for (int i = 0; i < 20 && slow_closed < 0; i++) { /* 6 s of a header every 300 ms */
+        char b[256] = "";
+        if (cwt_wait_closed(slow, b, sizeof(b), 300))
+            slow_closed = mono_ms() - t0;
+        else
+            send(slow, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+    }
+    CU_ASSERT(slow_closed >= ABUSE_TIMEOUT_MS - 300 && slow_closed <= ABUSE_TIMEOUT_MS + 1500);
+    buf[0] = '\0';
+    CU_ASSERT_EQUAL(cwt_wait_closed(idle, buf, sizeof(buf), 3000), 1);
+    CU_ASSERT_EQUAL(buf[0], '\0'); /* closed without an answer */
+    buf[0] = '\0';
+    CU_ASSERT_EQUAL(cwt_wait_closed(kept, buf, sizeof(buf), 3000), 1);
+    if (slow_closed < 0 || slow_closed > ABUSE_TIMEOUT_MS + 1500)
+        fprintf(stderr, "\nthe slow client was closed after %lld ms\n", slow_closed);
+    close(idle);
+    close(kept);
+    close(slow);
+}
+
+/* at the cap a new connection closes the oldest one still sending its request */
+static void test_cap_closes_oldest(void)
+{
+    int fds[ABUSE_CONNS + 8];
+    for (int i = 0; i < ABUSE_CONNS + 8; i++) {
+        fds[i] = cwt_tcp_connect(port, 0);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        usleep(5000); /* in order */
+    }
+    int closed_old = 0, closed_new = 0;
+    for (int i = 0; i < ABUSE_CONNS + 8; i++) {
+        char b[64] = "";
+        int closed = cwt_wait_closed(fds[i], b, sizeof(b), i < 8 ? 500 : 0);
+        if (i < 8)
+            closed_old += closed;
+        else
+            closed_new += closed;
+    }
+    CU_ASSERT_EQUAL(closed_old, 8);
+    CU_ASSERT_EQUAL(closed_new, 0);
+    /* and a request still gets through, at once */
+    long long t = mono_ms();
+    CU_ASSERT(answers(cwt_http("GET", port, "/healthz", NULL, NULL, 1000), 200, "\"ok\"", NULL));
+    CU_ASSERT(mono_ms() - t < 1000);
+    for (int i = 0; i < ABUSE_CONNS + 8; i++)
+        close(fds[i]);
+}
+
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long long)st.st_size;
+}
+
+#define LORIS 600 /* more sockets than the daemon has descriptors */
+
+/* Slowloris: 600 sockets, each sending a partial request a header line at a time and
+ * reconnecting when closed, for 8 s, while events are published and PostgreSQL drops the
+ * daemon's connections. Ingest continues (every event committed, the database reconnected),
+ * /healthz answers at once, the daemon does not spin and its log does not fill. */
+static void test_slowloris_while_ingesting(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < LORIS + 64 && rl.rlim_max >= LORIS + 64) {
+        rl.rlim_cur = LORIS + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int fd[LORIS];
+    bool started[LORIS] = {false}; /* its request line is sent */
+    int reconnects = 0, slowest_health = 0, health_ok = 0, health_tries = 0;
+    for (int i = 0; i < LORIS; i++)
+        fd[i] = cwt_tcp_connect(port, 1);
+    long long log0 = file_size(log_path), cpu0 = cpu_ticks(daemon_pid), t0 = mono_ms();
+    int published = 0;
+    bool terminated = false;
+    for (int round = 0; mono_ms() - t0 < 8000; round++) {
+        for (int i = 0; i < LORIS; i++) {
+            if (fd[i] < 0) {
+                fd[i] = cwt_tcp_connect(port, 1);
+                continue;
+            }
+            char b[64];
+            ssize_t r = recv(fd[i], b, sizeof(b), MSG_DONTWAIT);
+            bool gone = r == 0 || (r < 0 && errno != EAGAIN && errno != ENOTCONN);
+            if (!gone) {
+                const char *text =
+                    started[i] ? "X-a: b\r\n" : "GET /report HTTP/1.1\r\nHost: x\r\n";
+                ssize_t w = send(fd[i], text, strlen(text), MSG_NOSIGNAL);
+                gone = w < 0 && errno != EAGAIN && errno != ENOTCONN;
+                started[i] = started[i] || w > 0;
+            }
+            if (gone) {
+                close(fd[i]);
+                fd[i] = cwt_tcp_connect(port, 1);
+                started[i] = false;
+                reconnects++;
+            }
+        }
+        if (round % 2 == 0) {
+            char id[32], text[512];
+            snprintf(id, sizeof(id), "SL%d", ++published);
+            snprintf(text, sizeof(text),
+                     "case_opened { case_type: CASE_TYPE_PRIVATE_LAW_WTFH court_area: \"kent\" "
+                     "service_area: \"osa\" child_ids: \"sl%d\" }",
+                     published);
+            publish(id, T0 + 60 * DAY + published * 1000LL, text);
+        }
+        if (round == 3 && !terminated) /* the daemon must open new database connections */
+            terminated = cwt_pg_exec(&pg, "SELECT pg_terminate_backend(pid) FROM "
+                                          "pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                                          "backend_type = 'client backend'") == 0;
+        long long h0 = mono_ms();
+        cwt_http_resp_t r = cwt_http("GET", port, "/healthz", NULL, NULL, 2000);
+        int took = (int)(mono_ms() - h0);
+        health_tries++;
+        health_ok += r.status == 200;
+        if (took > slowest_health)
+            slowest_health = took;
+        cwt_http_free(&r);
+        usleep(250000);
+    }
+    long long wall = mono_ms() - t0, cpu = cpu_ticks(daemon_pid) - cpu0,
+              grew = file_size(log_path) - log0;
+    double cpu_share = (double)cpu / (double)sysconf(_SC_CLK_TCK) / ((double)wall / 1000.0);
+    fprintf(stderr, "\nslowloris: %d reconnects, /healthz %d/%d ok (slowest %d ms), daemon CPU "
+                    "%.0f%%, log +%lld bytes\n",
+            reconnects, health_ok, health_tries, slowest_health, 100 * cpu_share, grew);
+    CU_ASSERT(terminated);
+    CU_ASSERT(reconnects > LORIS); /* connections beyond the cap were closed */
+    CU_ASSERT_EQUAL(health_ok, health_tries);
+    CU_ASSERT(slowest_health < 1000);
+    CU_ASSERT(cpu_share < 0.6);
+    CU_ASSERT(grew < 65536);
+    /* every event published during the attack was committed (after reconnecting) */
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM cases WHERE case_id LIKE 'SL%%'");
+    CU_ASSERT(wait_scalar(sql, published, 30000));
+    for (int i = 0; i < LORIS; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    CU_ASSERT(answers(get("/readyz"), 200, "\"ready\":true", NULL));
+    CU_ASSERT(cwt_daemon_alive(daemon_pid));
+}
+
 /* last: TERM stops it cleanly (under ASan: no leak, no error at exit) */
 static void test_clean_stop(void)
 {
@@ -485,6 +895,15 @@ int main(void)
     CU_add_test(s, "reload", test_reload);
     CU_add_test(s, "dashboard in chromium", test_dashboard_in_chromium);
     CU_add_test(s, "clients hanging up", test_hang_ups);
+    CU_add_test(s, "a refused stream is closed", test_refused_stream_is_closed);
+    CU_add_test(s, "bad UTF-8, unknown area, conflicting Content-Length", test_hostile_requests);
+    CU_add_test(s, "a token readable by others: warning, --strict refuses",
+                test_token_readable_by_others);
+    CU_add_test(s, "descriptors kept for PostgreSQL and Kafka", test_descriptor_reserve);
+    CU_add_test(s, "restart with 512 descriptors and 32 connections", test_restart_with_limits);
+    CU_add_test(s, "idle and slow requests time out", test_idle_and_slow_time_out);
+    CU_add_test(s, "at the cap the oldest unfinished request is closed", test_cap_closes_oldest);
+    CU_add_test(s, "slowloris while events flow", test_slowloris_while_ingesting);
     CU_add_test(s, "stops cleanly", test_clean_stop);
     return cwt_cunit_run();
 }

@@ -8,6 +8,14 @@
  * non-blocking connection, so an operator's query never delays ingest. Every answer is JSON
  * (json-c) except /metrics (Prometheus text), / (HTML) and /events (server-sent events).
  * The endpoints are documented in README "Admin API".
+ *
+ * Abuse: at most [admin] max_connections are open at once. A request must arrive whole
+ * within [admin] request_timeout_ms of its connection opening (or of the previous answer on a
+ * kept-alive one), however slowly its bytes trickle in; a reply that makes no progress for
+ * as long is dropped too. At the limit a new connection closes the oldest one still sending
+ * its request (idle and slow clients go first); when every connection is being answered or
+ * streams, the listener stops accepting until one closes. accept() failures pause the
+ * listener with a back-off and are logged at most once a minute.
  */
 #ifndef CASEWATCH_ADMIN_H
 #define CASEWATCH_ADMIN_H
@@ -18,6 +26,10 @@
 #include <event2/event.h>
 
 typedef struct cw_admin cw_admin_t;
+
+/** Descriptors the daemon keeps for PostgreSQL, Kafka, logs and the loop beyond the admin's
+ * [admin] max_connections: startup refuses a descriptor limit (RLIMIT_NOFILE) below the sum. */
+#define CW_ADMIN_FD_RESERVE 256
 
 /** Reloads so far (kept by the daemon, shown in /metrics). */
 typedef struct cw_reload_stats {
@@ -41,7 +53,9 @@ typedef struct cw_admin_opts {
  */
 cw_admin_t *cw_admin_new(struct event_base *base, const cw_admin_opts_t *opts, char *errstr,
                          size_t errsz);
-/** @brief Take a reloaded configuration (token, readiness threshold, stream limit). */
+/** @brief Take a reloaded configuration (token, readiness threshold, stream limit, request
+ * timeout); cfg is borrowed until the next call or cw_admin_destroy(). max_connections keeps
+ * its value from cw_admin_new(). */
 void cw_admin_reconfigure(cw_admin_t *a, const cw_config_t *cfg);
 /** @brief The port actually bound (useful with port 0 in tests). */
 int cw_admin_port(const cw_admin_t *a);

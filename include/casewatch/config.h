@@ -61,6 +61,11 @@ typedef struct cw_config {
     char *admin_token_file;
     int admin_ready_max_lag;   /**< /readyz fails above this many uncommitted messages */
     int admin_sse_max_clients; /**< concurrent /events streams */
+    int admin_max_connections; /**< concurrent admin connections, streams included */
+    int admin_request_timeout_ms; /**< a request must arrive whole within this long */
+    /** NULL, or why the token can be read by other users (the file and its mode): the daemon
+     * warns, or refuses to start with --strict. Owned by the config. */
+    char *admin_token_exposed;
 
     /* [kafka], [kafka.consumer], [kafka.producer] — librdkafka properties, passed through */
     cw_config_kvlist_t kafka;
@@ -80,14 +85,14 @@ cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz);
 /** @brief Free a config; NULL is allowed. */
 void cw_config_free(cw_config_t *cfg);
 
+/** @brief The consumer group ([kafka.consumer] group.id, else [kafka]); borrowed from cfg. */
+const char *cw_config_group_id(const cw_config_t *cfg);
+
 /**
  * @brief Build a librdkafka conf for a consumer (is_consumer) or producer from [kafka] plus the
  * client-specific section, after the given defaults (overridable by the user).
  * @returns a conf the caller owns (rd_kafka_new takes it over on success), or NULL with errstr.
  */
-/** @brief The consumer group ([kafka.consumer] group.id, else [kafka]); borrowed from cfg. */
-const char *cw_config_group_id(const cw_config_t *cfg);
-
 rd_kafka_conf_t *cw_config_kafka_conf(const cw_config_t *cfg, bool is_consumer,
                                       const char *const *defaults, char *errstr, size_t errsz);
 

@@ -168,3 +168,40 @@ int cwt_sse_wait(int fd, const char *needle, char *buf, size_t bufsz, int timeou
     }
     return 1;
 }
+
+int cwt_tcp_connect(int port, int nonblocking)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+                   !(nonblocking && errno == EINPROGRESS))) {
+        fprintf(stderr, "cwt_tcp_connect: 127.0.0.1:%d: %s\n", port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int cwt_wait_closed(int fd, char *buf, size_t bufsz, int timeout_ms)
+{
+    size_t len = strlen(buf);
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0) /* timeout 0: look once */
+            return 0;
+        char chunk[4096];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return 1;
+        if (n < 0)
+            continue;
+        size_t keep = (size_t)n < bufsz - len - 1 ? (size_t)n : bufsz - len - 1;
+        memcpy(buf + len, chunk, keep);
+        len += keep;
+        buf[len] = '\0';
+    }
+}

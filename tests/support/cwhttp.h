@@ -31,4 +31,18 @@ int cwt_sse_open(int port, const char *path, const char *token);
  */
 int cwt_sse_wait(int fd, const char *needle, char *buf, size_t bufsz, int timeout_ms);
 
+/**
+ * @brief A TCP connection to 127.0.0.1:port, nothing sent. nonblocking: connect() is not
+ * waited for (it may still be in progress: a full backlog) and the socket stays non-blocking.
+ * @returns the socket, or -1 (printed).
+ */
+int cwt_tcp_connect(int port, int nonblocking);
+
+/**
+ * @brief Read whatever the server sends until it closes the connection (EOF or reset) or
+ * timeout_ms passes. buf accumulates as in cwt_sse_wait().
+ * @returns 1 closed by the server, 0 still open after timeout_ms.
+ */
+int cwt_wait_closed(int fd, char *buf, size_t bufsz, int timeout_ms);
+
 #endif
