@@ -1,13 +1,18 @@
 /*
  * casewatch-dryrun — try rules before deploying them: replay a recorded event log through the
  * same case state, rules and alert lifecycle as casewatchd, on the event clock, and print
- * every alert notification, one line each (or JSON lines), stamped as casewatchd stamps it
- * (the causing event's occurred_at, or the event clock for a deadline). Deterministic: the
- * same log and rules give byte-identical output. Reads only the log and the rules file;
- * writes stdout.
+ * every alert notification, one line each (or JSON lines), stamped as casewatchd stamps it.
+ * Time is casewatchd's ([L]): per partition (the log's events mapped to topic-partitions as
+ * casewatch-gen publishes them: hearing_* events to the hearing topic, the rest to the case
+ * topic, partition = the producers' partitioner of case_id, or court_area for area events,
+ * modulo --partitions), each partition's clock the time all its topic-partitions have reached
+ * less the lateness, advancing per event. So its transitions are the daemon's over the same
+ * log, whatever the daemon's batching. Deterministic: the same log and rules give
+ * byte-identical output. Reads only the log and the rules file; writes stdout.
  */
 #include "casewatch/alerts.h"
 #include "casewatch/event.h"
+#include "casewatch/partmap.h"
 #include "casewatch/watch.h"
 
 #include <getopt.h>
@@ -19,11 +24,14 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: casewatch-dryrun --log FILE [--rules FILE] [--lateness-ms N]\n"
+               "                        [--partitions N] [--partitioner NAME]\n"
                "                        [--until YYYY-MM-DD] [--holidays FILE] [--json]\n"
                "  --log FILE        length-delimited casewatch.v1.Event messages (casewatch-gen\n"
                "                    --out-file writes them)\n"
                "  --rules FILE      rules to try: [rule.NAME] sections (default: the defaults)\n"
                "  --lateness-ms N   the event clock trails the newest event by N ms (60000)\n"
+               "  --partitions N    partitions of each input topic, as the daemon's (8)\n"
+               "  --partitioner P   the producers' partitioner (consistent_random)\n"
                "  --until DATE      after the log, let the clock run on to this day's end\n"
                "  --json            one JSON object per alert instead of a text line\n");
 }
@@ -40,6 +48,66 @@ static bool read_varint(FILE *f, uint64_t *v)
             return true;
     }
     return false;
+}
+
+/* Per-partition time, as casewatchd keeps it: a stream time per topic-partition (topic 0 = case
+ * events, 1 = hearing events), a deadline heap per partition. */
+typedef struct dry_time {
+    int nparts;
+    int64_t lateness;
+    int64_t *stream;  /* [2 * nparts] newest occurred_at applied */
+    bool *present;    /* [2 * nparts] the log holds a valid event for it (an empty
+                       * topic-partition holds no clock back, as a caught-up empty one does
+                       * not in the daemon) */
+    cw_deadlines_t **heap;
+    int64_t until;    /* > 0: after the log, every clock is this */
+} dry_time_t;
+
+static int topic_of(int kind)
+{
+    return kind == CASEWATCH__V1__EVENT__PAYLOAD_HEARING_LISTED ||
+                   kind == CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD ||
+                   kind == CASEWATCH__V1__EVENT__PAYLOAD_HEARING_ADJOURNED
+               ? 1
+               : 0;
+}
+
+static int32_t partition_of(const Casewatch__V1__Event *e, cw_partitioner_t part, int n)
+{
+    const char *key = e->case_id;
+    if (cw_event_kind_is_area(e->payload_case))
+        key = e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED
+                  ? e->prioritisation_activated->court_area
+                  : e->prioritisation_deactivated->court_area;
+    int32_t p = cw_partmap_partition(part, key, key ? strlen(key) : 0, n);
+    return p < 0 ? 0 : p;
+}
+
+static cw_deadlines_t *dry_heap(void *arg, int32_t partition)
+{
+    dry_time_t *t = arg;
+    return t->heap[partition >= 0 && partition < t->nparts ? partition : 0];
+}
+
+static void dry_clock(void *arg, int32_t partition, cw_eval_time_t *out)
+{
+    dry_time_t *t = arg;
+    out->live = true;
+    if (t->until) {
+        out->now = t->until;
+        return;
+    }
+    int64_t lo = INT64_MAX;
+    bool any = false;
+    for (int x = 0; x < 2; x++) {
+        int i = x * t->nparts + partition;
+        if (partition < 0 || partition >= t->nparts || !t->present[i])
+            continue;
+        any = true;
+        if (t->stream[i] < lo)
+            lo = t->stream[i];
+    }
+    out->now = any && lo > t->lateness ? lo - t->lateness : 0;
 }
 
 typedef struct seen_set {
@@ -105,6 +173,8 @@ static void print_transitions(cw_alerts_t *alerts, const cw_rules_t *rules, bool
             json_object_object_add(o, "due_at", json_object_new_int64(x->due_ms));
             json_object_object_add(o, "cause_event_id",
                                    json_object_new_string(x->cause_event_id));
+            json_object_object_add(o, "repeat", json_object_new_boolean(t[i].repeat));
+            json_object_object_add(o, "historic", json_object_new_boolean(t[i].historic));
             printf("%s\n", json_object_to_json_string_ext(
                                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
             json_object_put(o);
@@ -121,11 +191,15 @@ int main(int argc, char **argv)
 {
     const char *log = NULL, *rules_path = NULL, *until = NULL, *holidays = NULL;
     long long lateness = 60000;
+    int nparts = 8;
+    const char *partitioner = "consistent_random";
     bool json = false;
     static const struct option opts[] = {{"log", required_argument, NULL, 'l'},
                                          {"rules", required_argument, NULL, 'r'},
                                          {"lateness-ms", required_argument, NULL, 'L'},
                                          {"until", required_argument, NULL, 'u'},
+                                         {"partitions", required_argument, NULL, 'P'},
+                                         {"partitioner", required_argument, NULL, 'p'},
                                          {"holidays", required_argument, NULL, 'H'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
@@ -137,13 +211,17 @@ int main(int argc, char **argv)
         case 'r': rules_path = optarg; break;
         case 'L': lateness = atoll(optarg); break;
         case 'u': until = optarg; break;
+        case 'P': nparts = atoi(optarg); break;
+        case 'p': partitioner = optarg; break;
         case 'H': holidays = optarg; break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!log || lateness < 0) {
+    cw_partitioner_t part;
+    if (!log || lateness < 0 || nparts < 1 || nparts > 100000 ||
+        !cw_partmap_parse(partitioner, &part)) {
         usage(stderr);
         return 2;
     }
@@ -173,14 +251,35 @@ int main(int argc, char **argv)
     }
     cw_alerts_t *alerts = cw_alerts_new();
     cw_deadlines_t *dl = cw_deadlines_new();
-    cw_watch_t w = {book, rules, alerts, dl, wd};
+    dry_time_t dt = {.nparts = nparts, .lateness = lateness};
+    dt.stream = cw_calloc((size_t)(2 * nparts), sizeof(int64_t));
+    dt.present = cw_calloc((size_t)(2 * nparts), sizeof(bool));
+    dt.heap = cw_calloc((size_t)nparts, sizeof(cw_deadlines_t *));
+    for (int i = 0; i < nparts; i++)
+        dt.heap[i] = cw_deadlines_new();
+    cw_watch_time_t wt = {dry_heap, dry_clock, &dt};
+    cw_watch_t w = {book, rules, alerts, dl, wd, &wt};
     seen_set_t seen = {0};
     uint64_t counts[CW_RULE__COUNT] = {0}, applied = 0, rejected = 0, duplicates = 0;
-    int64_t watermark = 0;
     int64_t now_wall = cw_now_ms();
     uint8_t *buf = NULL;
     size_t cap = 0;
     uint64_t len;
+    /* first pass: which topic-partitions the log gives any valid event */
+    while (read_varint(f, &len)) {
+        if (len > cap) {
+            cap = len;
+            buf = cw_realloc(buf, cap);
+        }
+        if (len && fread(buf, 1, len, f) != len)
+            break;
+        cw_event_t ev;
+        if (cw_event_decode(buf, len, 0, now_wall, &ev, NULL, 0) != CW_REJECT_NONE)
+            continue;
+        dt.present[topic_of(ev.kind) * nparts + partition_of(ev.pb, part, nparts)] = true;
+        cw_event_fini(&ev);
+    }
+    rewind(f);
     while (read_varint(f, &len)) {
         if (len > cap) {
             cap = len;
@@ -198,30 +297,50 @@ int main(int argc, char **argv)
             cw_event_fini(&ev);
             continue;
         }
-        cw_case_t *c = cw_casebook_apply(book, &ev, 0, NULL, NULL, NULL);
-        if (ev.pb->occurred_at > watermark)
-            watermark = ev.pb->occurred_at;
-        int64_t now = cw_watch_event_clock(watermark, lateness);
-        cw_cause_t cause = {ev.pb->event_id, "log", 0, (int64_t)applied};
+        /* as the daemon: the partition's deadlines its clock passed, then the event, then
+         * its case at the partition's clock with its own time and its topic-partition's
+         * stream time before it */
+        int32_t pn = partition_of(ev.pb, part, nparts);
+        int64_t *stream = &dt.stream[topic_of(ev.kind) * nparts + pn];
+        int64_t before = *stream;
+        cw_watch_tick_partition(&w, pn, SIZE_MAX);
+        print_transitions(alerts, rules, json, counts);
+        cw_case_t *c = cw_casebook_apply(book, &ev, pn, NULL, NULL, NULL);
+        if (ev.pb->occurred_at > *stream)
+            *stream = ev.pb->occurred_at;
+        cw_cause_t cause = {ev.pb->event_id, "log", pn, (int64_t)applied};
         if (c) {
             cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied);
-            cw_watch_evaluate_event(&w, c->hash, now, &cause, ev.pb->occurred_at);
+            cw_eval_time_t t = {.occurred_ms = ev.pb->occurred_at,
+                                .seen_ms = before > 0 ? before - lateness : 0};
+            cw_watch_evaluate_timed(&w, c->hash, &t, &cause);
+        } else {
+            cw_watch_evaluate_all(&w, 0);
         }
-        if (!c)
-            cw_watch_evaluate_all(&w, now);
-        cw_watch_tick(&w, now, SIZE_MAX);
         print_transitions(alerts, rules, json, counts);
         cw_event_fini(&ev);
         applied++;
     }
     fclose(f);
+    for (int i = 0; i < nparts; i++)
+        cw_watch_tick_partition(&w, i, SIZE_MAX);
+    print_transitions(alerts, rules, json, counts);
     if (until) { /* the clock runs on with no more events: absence rules keep firing */
         int64_t end = cw_day_to_ms(until_day + 1);
-        for (int64_t t = cw_watch_event_clock(watermark, lateness); t < end;) {
-            int64_t next = cw_deadlines_next(dl);
-            t = next < end ? next : end;
-            cw_watch_tick(&w, t, SIZE_MAX);
+        for (;;) {
+            int64_t next = INT64_MAX;
+            for (int i = 0; i < nparts; i++) {
+                int64_t d = cw_deadlines_next(dt.heap[i]);
+                next = d < next ? d : next;
+            }
+            if (next > end)
+                next = end;
+            dt.until = next;
+            for (int i = 0; i < nparts; i++)
+                cw_watch_tick_partition(&w, i, SIZE_MAX);
             print_transitions(alerts, rules, json, counts);
+            if (next >= end)
+                break;
         }
     }
     fprintf(stderr, "casewatch-dryrun: %llu events applied, %llu duplicates, %llu rejected; "
@@ -238,6 +357,11 @@ int main(int argc, char **argv)
     free(buf);
     cw_alerts_destroy(alerts);
     cw_deadlines_destroy(dl);
+    for (int i = 0; i < nparts; i++)
+        cw_deadlines_destroy(dt.heap[i]);
+    free(dt.heap);
+    free(dt.stream);
+    free(dt.present);
     cw_rules_free(rules);
     cw_workdays_destroy(wd);
     cw_casebook_destroy(book);

@@ -988,6 +988,7 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .nalerts = ac.n,
         .alert_transitions = s->alert_transitions,
         .alerts_published = s->alerts_published,
+        .alerts_historic = s->alerts_historic,
         .publisher_queue = queue,
         .outputs_unconfirmed = unconfirmed,
         .dl_published = s->dl_published,

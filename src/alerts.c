@@ -456,21 +456,16 @@ static void set_cause(cw_alert_t *x, const cw_cause_t *cause)
 typedef struct eval {
     int64_t now;     /* the clock: decides what is due */
     int64_t ev_at;   /* occurred_at of the event being applied; 0 = a clock evaluation */
+    int64_t seen;    /* its topic-partition's stream time before it, less the lateness (0 =
+                      * none): an obligation due by then counts as fired when it is met */
+    bool live;       /* the case's partition is caught up: reminders may go out */
+    uint64_t origin; /* the occurrence of the case (its latest reopening) */
     const cw_cause_t *cause;
     const cw_alert_t *proto;
     bool closed;
     int64_t close_ms; /* the close's occurred_at */
     uint8_t outcome;  /* its CloseOutcome */
 } eval_t;
-
-/* When a transition made possible by a threshold time (a pending or due time) happened: if
- * that time had passed when the event being applied occurred, the event did it (a report filed
- * with domestic abuse unassessed is overdue as it is filed); otherwise the clock passing the
- * threshold did. */
-static int64_t crossed_at(const eval_t *e, int64_t threshold)
-{
-    return e->ev_at && threshold <= e->ev_at ? e->ev_at : e->now;
-}
 
 /* When a resolution the evaluation's cause brought about happened (a moved deadline, a
  * reclassification, a disabled rule): the event's time, or the clock's. */
@@ -504,16 +499,82 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* A new alert for obligation o, pending since the facts say (never the evaluation's time). */
+static cw_alert_t *alert_begin(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
+                               const char *key, int64_t pending_at, const eval_t *e)
+{
+    const cw_rule_t *rule = &r->rule[o->rule];
+    int64_t at = max64(pending_at, o->armed_ms);
+    cw_alert_t *x = cw_malloc(sizeof(*x));
+    alert_copy(x, e->proto);
+    free(x->dedup_key);
+    x->dedup_key = cw_strdup(key);
+    free(x->subject);
+    x->subject = cw_strdup(o->subject);
+    x->rule = o->rule;
+    x->severity = (uint8_t)rule->severity;
+    x->rule_version = rule->version;
+    x->armed_ms = o->armed_ms;
+    x->due_ms = o->due_ms;
+    x->value = o->value;
+    x->threshold = o->threshold;
+    x->state = CW_ALERT_PENDING;
+    x->pending_ms = at; /* when this occurrence began (it may fire at once) */
+    x->origin = e->origin;
+    insert(a, x);
+    transition(a, r, x, 0, false, false, e->now, at);
+    return x;
+}
+
+/* x (pending, or new) fires at its due time; the clock alone does that, so no event is its
+ * cause. historic: found after the fact (met late, closed or met by a late event in the same
+ * evaluation): recorded and published as history, never paged. */
+static cw_alert_t *alert_fire(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
+                              const char *key, int64_t pending_at, const eval_t *e,
+                              cw_alert_t *x, bool historic)
+{
+    if (!x)
+        x = alert_begin(a, r, o, key, pending_at, e);
+    x->due_ms = o->due_ms;
+    x->state = CW_ALERT_FIRING;
+    x->firing_ms = o->due_ms;
+    free(x->cause_event_id);
+    free(x->cause_topic);
+    x->cause_event_id = x->cause_topic = NULL;
+    x->cause_partition = 0;
+    x->cause_offset = 0;
+    transition(a, r, x, CW_ALERT_PENDING, true, false, e->now, max64(o->due_ms, o->armed_ms));
+    a->tr[a->ntr - 1].historic = historic;
+    return x;
+}
+
+/* Does an obligation that the event being applied ends (meets, closes) count as having
+ * fired? By the facts alone: it ended after its due time, or the event is late for it (its
+ * topic-partition had passed the due time by the allowed lateness before it came). */
+static bool ended_overdue(const cw_obligation_t *o, int64_t ended_ms, const eval_t *e)
+{
+    return ended_ms > o->due_ms || (e->seen && o->due_ms <= e->seen);
+}
+
 /* Apply one obligation to its (possibly absent) alert; returns the next interesting time.
  * pending_at: when the alert is pending (case rules: lead_days before the due time; area and
  * worker conditions: from when the condition holds). */
 static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
                                 const char *key, int64_t pending_at, const eval_t *e)
 {
-    const cw_rule_t *rule = &r->rule[o->rule];
     cw_alert_t *x = cw_alerts_find(a, key);
     int64_t now = e->now;
     if (o->met_ms) {
+        /* the event that met it, applied now: if it was met late (or the event came late),
+         * the history says it fired at its due time, whatever the clock had seen */
+        if (e->ev_at && o->met_ms == e->ev_at && ended_overdue(o, o->met_ms, e) &&
+            (!x || x->state != CW_ALERT_FIRING))
+            x = alert_fire(a, r, o, key, pending_at, e, x, true);
         if (x) {
             /* by the facts: late is met after the due time, whether or not the clock had
              * fired it by then; at the time it was met, whenever that arrives */
@@ -525,6 +586,9 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         return INT64_MAX;
     }
     if (e->closed) {
+        if (e->ev_at && e->close_ms == e->ev_at && ended_overdue(o, e->close_ms, e) &&
+            (!x || x->state != CW_ALERT_FIRING))
+            x = alert_fire(a, r, o, key, pending_at, e, x, true);
         if (x)
             resolve_closed(a, r, x, e);
         return INT64_MAX;
@@ -539,38 +603,16 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
             resolve(a, r, x, CW_RES_NO_LONGER_APPLIES, caused_at(e), e);
         return pending_at;
     }
-    if (!x) {
-        int64_t at = crossed_at(e, pending_at);
-        x = cw_malloc(sizeof(*x));
-        alert_copy(x, e->proto);
-        free(x->dedup_key);
-        x->dedup_key = cw_strdup(key);
-        free(x->subject);
-        x->subject = cw_strdup(o->subject);
-        x->rule = o->rule;
-        x->severity = (uint8_t)rule->severity;
-        x->rule_version = rule->version;
-        x->armed_ms = o->armed_ms;
-        x->due_ms = o->due_ms;
-        x->value = o->value;
-        x->threshold = o->threshold;
-        x->state = CW_ALERT_PENDING;
-        x->pending_ms = at; /* when this occurrence began (it may fire at once) */
-        x->origin = e->cause && e->cause->event_id ? cw_casebook_hash(e->cause->event_id) : 0;
-        set_cause(x, e->cause);
-        insert(a, x);
-        transition(a, r, x, 0, false, false, now, at);
-    }
+    if (!x)
+        x = alert_begin(a, r, o, key, pending_at, e);
     x->due_ms = o->due_ms;
     x->value = o->value;
     if (now >= o->due_ms) {
         if (x->state == CW_ALERT_PENDING) {
-            x->state = CW_ALERT_FIRING;
-            x->firing_ms = o->due_ms;
-            set_cause(x, e->cause);
-            transition(a, r, x, CW_ALERT_PENDING, true, false, now, crossed_at(e, o->due_ms));
-        } else if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0 &&
-                   now >= x->notified_ms + r->repeat_ms) {
+            alert_fire(a, r, o, key, pending_at, e, x, false);
+        } else if (e->live && x->severity == CW_SEV_CRITICAL && !x->acknowledged &&
+                   r->repeat_ms > 0 && now >= x->notified_ms + r->repeat_ms) {
+            /* reminders are for live alerts: none while the partition catches up */
             transition(a, r, x, CW_ALERT_FIRING, true, true, now, now); /* the clock's */
         }
         if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0)
@@ -604,6 +646,16 @@ int64_t cw_alerts_evaluate_event(cw_alerts_t *a, const cw_rules_t *r, const cw_c
                                  cw_area_prioritised_fn prio, void *arg, int64_t now,
                                  const cw_cause_t *cause, int64_t occurred_ms)
 {
+    cw_eval_time_t t = {.now = now, .occurred_ms = occurred_ms, .live = true};
+    return cw_alerts_evaluate_timed(a, r, cb, c, wd, prio, arg, &t, cause);
+}
+
+int64_t cw_alerts_evaluate_timed(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                 const cw_case_t *c, const cw_workdays_t *wd,
+                                 cw_area_prioritised_fn prio, void *arg, const cw_eval_time_t *t,
+                                 const cw_cause_t *cause)
+{
+    int64_t now = t->now, occurred_ms = t->occurred_ms;
     cw_obligation_t stack[32], *obl = stack;
     size_t n = cw_rules_case(r, cb, c, wd, prio, arg, stack, CW_ARRAY_LEN(stack));
     if (n > CW_ARRAY_LEN(stack)) {
@@ -618,17 +670,20 @@ int64_t cw_alerts_evaluate_event(cw_alerts_t *a, const cw_rules_t *r, const cw_c
     proto.case_type = c->case_type;
     bool closed = cw_case_closed(c);
     int64_t next = INT64_MAX;
-    /* a change the clock makes is caused by the case as its last event left it (provenance
-     * only: it happened at the clock's time, not that event's) */
-    cw_cause_t last = {c->last_event_id, cw_casebook_str(cb, c->last_topic), c->partition,
-                       c->last_offset};
-    if (!cause) {
+    /* a change the clock makes has no cause event: which event of the case happened to be
+     * the last applied when the clock got there depends on how events arrived */
+    if (!cause)
         occurred_ms = 0;
-        if (c->last_event_id)
-            cause = &last;
-    }
-    eval_t e = {now, occurred_ms > 0 ? occurred_ms : 0, cause, &proto, closed,
-                closed ? c->close_stamp.ms : 0, closed ? c->outcome : 0};
+    eval_t e = {.now = now,
+                .ev_at = occurred_ms > 0 ? occurred_ms : 0,
+                .seen = cause && t->seen_ms > 0 ? t->seen_ms : 0,
+                .live = t->live,
+                .origin = c->reopen_stamp.ms ? c->reopen_stamp.hash : 0,
+                .cause = cause,
+                .proto = &proto,
+                .closed = closed,
+                .close_ms = closed ? c->close_stamp.ms : 0,
+                .outcome = closed ? c->outcome : 0};
     /* each obligation's key, built once */
     char kstack[32][CW_ALERT_KEY_MAX], (*keys)[CW_ALERT_KEY_MAX] = kstack;
     if (n > 32)
@@ -676,7 +731,7 @@ int64_t cw_alerts_evaluate_scope(cw_alerts_t *a, const cw_rules_t *r, const char
     proto.area = (char *)(area ? area : "");
     proto.worker = (char *)(worker ? worker : "");
     proto.partition = -1;
-    eval_t e = {.now = now, .proto = &proto};
+    eval_t e = {.now = now, .proto = &proto, .live = true};
     int64_t next = INT64_MAX;
     char key[CW_ALERT_KEY_MAX];
     for (size_t i = 0; i < n; i++) {

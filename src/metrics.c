@@ -253,6 +253,10 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
         (double)in->alert_transitions);
     one(&p, "casewatch_alerts_published_total", "counter",
         "Alert notifications confirmed on the alerts topic.", (double)in->alerts_published);
+    one(&p, "casewatch_alert_historic_total", "counter",
+        "Alert notifications committed as history found after the fact (fired and ended "
+        "within one batch or catch-up): published flagged historic, never paged.",
+        (double)in->alerts_historic);
     one(&p, "casewatch_publisher_queue_messages", "gauge",
         "Messages waiting in the Kafka producer's queue.", (double)in->publisher_queue);
     one(&p, "casewatch_outputs_unconfirmed", "gauge",

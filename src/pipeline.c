@@ -65,6 +65,7 @@ typedef struct part_slot {
     int64_t applied;       /* next offset after everything applied (events, duplicates,
                             * dead letters) */
     int64_t high;          /* log end from librdkafka statistics; -1 = not known yet */
+    bool live;             /* applied up to its log end (as of the batch being applied) */
 } part_slot_t;
 
 typedef struct batch_ev {
@@ -111,6 +112,7 @@ typedef struct out_alert {
     uint8_t *payload;
     size_t len;
     char *json; /* for the alert hook (admin API's live stream); NULL without one */
+    bool historic; /* found after the fact: published as history (header casewatch.historic) */
 } out_alert_t;
 
 typedef struct batch {
@@ -152,6 +154,11 @@ struct cw_pipeline {
     cw_alerts_t *alerts;
     cw_deadlines_t *deadlines;
     int64_t watermark; /* event clock: highest occurred_at applied */
+    /* [L] per-partition time: one deadline heap per partition number, and the clock of each
+     * (pclock()); a case's deadlines fire when its own partition's time passes them */
+    cw_deadlines_t **pheap;
+    int npheap;
+    cw_watch_time_t wtime;
     struct event *ev_tick;
     char **alert_marks; /* alert ids confirmed on the alerts topic, to record as sent */
     int nalert_marks, capalert_marks;
@@ -447,6 +454,10 @@ static void load_offsets_result(void *arg, const PGresult *res)
             continue;
         p->slots[s].committed = p->slots[s].consumed = p->slots[s].applied =
             parse_i64(PQgetvalue(res, r, 2));
+        /* the stream time the partition's clock and lateness go on from ([L]) */
+        p->slots[s].max_occurred = parse_i64(PQgetvalue(res, r, 3));
+        if (p->slots[s].max_occurred > p->watermark)
+            p->watermark = p->slots[s].max_occurred;
     }
 }
 
@@ -641,7 +652,7 @@ static const char SQL_OFFSETS_INIT[] =
     "SELECT t, k, -2 FROM unnest($1::text[], $2::int[]) AS u(t, k) "
     "ON CONFLICT (topic, kpartition) DO NOTHING";
 static const char SQL_OFFSETS_READ[] =
-    "SELECT o.topic, o.kpartition, o.next_offset FROM consumer_offsets o "
+    "SELECT o.topic, o.kpartition, o.next_offset, o.stream_ms FROM consumer_offsets o "
     "JOIN unnest($1::text[], $2::int[]) AS u(t, k) ON o.topic = u.t AND o.kpartition = u.k";
 static const char SQL_CASES_READ[] =
     "SELECT case_id, kpartition, state FROM cases "
@@ -1057,7 +1068,8 @@ static const char SQL_DEAD_LETTERS_MARK[] =
     "WHERE d.topic = u.t AND d.kpartition = u.k AND d.koffset = u.o AND d.published_at IS NULL";
 
 static const char SQL_OFFSETS_ADVANCE[] =
-    "SELECT cw_advance_offsets($1::text[], $2::int[], $3::bigint[], $4::bigint[])";
+    "SELECT cw_advance_offsets($1::text[], $2::int[], $3::bigint[], $4::bigint[], "
+    "$5::bigint[])";
 
 static void commit_failed(cw_pipeline_t *p, cw_err_t err, const char *sqlstate, const char *msg)
 {
@@ -1197,9 +1209,15 @@ static void publish_alert(cw_pipeline_t *p, const char *alert_id, const char *ke
     dl_ref_t *ref = cw_calloc(1, sizeof(*ref));
     ref->kind = REF_ALERT;
     ref->alert_id = cw_strdup(alert_id);
-    /* the id as a header too: consumers de-duplicate re-sends without decoding */
-    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    /* the id as a header too: consumers de-duplicate re-sends without decoding; and whether
+     * it is history (found after the fact), so a pager can drop it without decoding */
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     rd_kafka_header_add(h, "casewatch.alert_id", -1, alert_id, -1);
+    Casewatch__V1__Alert *m = casewatch__v1__alert__unpack(NULL, len, payload);
+    if (m && m->historic)
+        rd_kafka_header_add(h, "casewatch.historic", -1, "true", 4);
+    if (m)
+        casewatch__v1__alert__free_unpacked(m, NULL);
     if (cw_publisher_send(p->publisher, p->cfg->alerts_topic, key, strlen(key), payload, len, h,
                           ref) != CW_OK) {
         rd_kafka_headers_destroy(h);
@@ -1528,19 +1546,93 @@ static void advance_event_clock(cw_pipeline_t *p)
         p->watermark = wm;
 }
 
+/* The lateness the event clock allows; the wall clock allows none (it is the time now). */
+static int64_t lateness(const cw_pipeline_t *p)
+{
+    return p->cfg->event_clock ? p->cfg->allowed_lateness_ms : 0;
+}
+
+static cw_deadlines_t *pheap(void *arg, int32_t partition)
+{
+    cw_pipeline_t *p = arg;
+    if (partition < 0)
+        partition = 0;
+    if (partition >= p->npheap) {
+        int n = partition + 1;
+        p->pheap = cw_realloc(p->pheap, sizeof(cw_deadlines_t *) * (size_t)n);
+        for (int i = p->npheap; i < n; i++)
+            p->pheap[i] = cw_deadlines_new();
+        p->npheap = n;
+    }
+    return p->pheap[partition];
+}
+
+/* A slot's stream time for the clock and the lateness test: the newest occurred_at applied
+ * from it; on the wall clock, the time now while it is caught up (what arrives now happens
+ * now). 0 = nothing yet. */
+static int64_t slot_time(const cw_pipeline_t *p, const part_slot_t *s, int64_t wall)
+{
+    if (!p->cfg->event_clock && s->live)
+        return wall;
+    return s->max_occurred;
+}
+
+/* Partition N's clock: the time every input topic's partition N has reached (the minimum of
+ * their stream times; a caught-up topic-partition that never delivered an event does not hold
+ * it back), less the lateness. It depends only on what was applied from each topic-partition,
+ * never on batch boundaries. live: every one of them is caught up. */
+static void pclock(void *arg, int32_t partition, cw_eval_time_t *out)
+{
+    cw_pipeline_t *p = arg;
+    int64_t wall = cw_now_ms(), lo = INT64_MAX;
+    bool live = true, any = false;
+    for (int i = 0; i < p->nslots; i++) {
+        const part_slot_t *s = &p->slots[i];
+        if (s->partition != partition)
+            continue;
+        live &= s->live;
+        int64_t t = slot_time(p, s, wall);
+        if (!t && s->live)
+            continue; /* an empty topic-partition holds nothing back */
+        any = true;
+        if (t < lo)
+            lo = t;
+    }
+    if (!any)
+        lo = p->cfg->event_clock ? 0 : wall;
+    out->now = lo > 0 ? lo - lateness(p) : 0;
+    if (out->now < 0)
+        out->now = 0;
+    out->live = live;
+}
+
+/* Whether slot i is caught up once it has applied up to next (its log end from librdkafka's
+ * cached high watermark). */
+static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next)
+{
+    int64_t low = -1, high = -1;
+    rd_kafka_get_watermark_offsets(cw_consumer_handle(p->consumer), p->slots[i].topic,
+                                   p->slots[i].partition, &low, &high);
+    if (high < 0)
+        high = p->slots[i].high;
+    if (next < 0) /* nothing stored yet: it starts at the log start */
+        next = low > 0 ? low : 0;
+    return high >= 0 && next >= high;
+}
+
 static cw_watch_t watch_of(cw_pipeline_t *p)
 {
     cw_alerts_set_silence_clock(p->alerts, cw_now_ms());
-    return (cw_watch_t){p->book, p->rules, p->alerts, p->deadlines, p->workdays};
+    return (cw_watch_t){p->book, p->rules, p->alerts, p->deadlines, p->workdays, &p->wtime};
 }
 
-static void evaluate_key(cw_pipeline_t *p, uint64_t key, int64_t now, const cw_cause_t *cause,
-                         int64_t occurred_ms)
+static void evaluate_timed(cw_pipeline_t *p, uint64_t key, const cw_eval_time_t *t,
+                           const cw_cause_t *cause)
 {
     if (!p->rules_agree)
-        return; /* another rule set is the group's: see member_rules() */
+        return;
     cw_watch_t w = watch_of(p);
-    cw_watch_evaluate_event(&w, key, now, cause, occurred_ms);
+    cw_watch_evaluate_timed(&w, key, t, cause);
 }
 
 static void evaluate_all(cw_pipeline_t *p)
@@ -1552,12 +1644,27 @@ static void evaluate_all(cw_pipeline_t *p)
 }
 
 /* Due deadlines: a rule crossed by time passing, with no event needed. */
-static size_t tick(cw_pipeline_t *p, int64_t now)
+static size_t tick_partition(cw_pipeline_t *p, int32_t partition)
 {
     if (!p->rules_agree)
         return 0;
     cw_watch_t w = watch_of(p);
-    return cw_watch_tick(&w, now, 100000);
+    return cw_watch_tick_partition(&w, partition, 100000);
+}
+
+/* Every owned partition's deadlines its clock has passed (each partition number once). */
+static size_t tick(cw_pipeline_t *p, int64_t now)
+{
+    (void)now;
+    size_t n = 0;
+    for (int i = 0; i < p->nslots; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = p->slots[j].partition == p->slots[i].partition;
+        if (!seen)
+            n += tick_partition(p, p->slots[i].partition);
+    }
+    return n;
 }
 
 static void log_transitions(cw_pipeline_t *p)
@@ -1584,7 +1691,8 @@ static const char *scope_key(const cw_alert_t *x, char *buf, size_t sz)
     return buf;
 }
 
-static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, size_t *len)
+static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, bool historic,
+                           size_t *len)
 {
     const cw_alert_t *x = &t->alert;
     const cw_rule_t *rule = &p->rules->rule[x->rule];
@@ -1632,6 +1740,7 @@ static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, size_t *l
     m.value = x->value;
     m.threshold = x->threshold;
     m.close_outcome = (Casewatch__V1__CloseOutcome)x->close_outcome;
+    m.historic = historic;
     *len = casewatch__v1__alert__get_packed_size(&m);
     uint8_t *buf = cw_malloc(*len ? *len : 1);
     casewatch__v1__alert__pack(&m, buf);
@@ -1732,6 +1841,33 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             latest[i] = true;
         }
     }
+    /* [L] an occurrence that fired and ended within this batch (a catch-up found it after
+     * the fact), and any the engine found so: history, published flagged historic, never
+     * paged. Per key: did it fire here, and is its last state here resolved. */
+    uint8_t *fired_here = cw_calloc(cap, 1), *ends_resolved = cw_calloc(cap, 1);
+    const char **keys = cw_calloc(cap, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        const char *k = t[i].alert.dedup_key;
+        size_t j = (size_t)cw_casebook_hash(k) & (cap - 1);
+        while (keys[j] && strcmp(keys[j], k))
+            j = (j + 1) & (cap - 1);
+        keys[j] = k;
+        if (t[i].alert.state == CW_ALERT_FIRING && !t[i].repeat)
+            fired_here[j] = 1;
+        ends_resolved[j] = t[i].alert.state == CW_ALERT_RESOLVED;
+    }
+    bool *historic = cw_calloc(n, sizeof(bool));
+    for (size_t i = 0; i < n; i++) {
+        const char *k = t[i].alert.dedup_key;
+        size_t j = (size_t)cw_casebook_hash(k) & (cap - 1);
+        while (strcmp(keys[j], k))
+            j = (j + 1) & (cap - 1);
+        historic[i] = t[i].historic || (fired_here[j] && ends_resolved[j] && !t[i].repeat &&
+                                        t[i].alert.state != CW_ALERT_PENDING);
+    }
+    free(keys);
+    free(fired_here);
+    free(ends_resolved);
     free(seen);
     for (size_t i = 0; i < n; i++) {
         const cw_alert_t *x = &t[i].alert;
@@ -1785,7 +1921,8 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         if (t[i].notify) {
             char scope[200];
             size_t len;
-            uint8_t *payload = pack_alert(p, &t[i], &len);
+            uint8_t *payload = pack_alert(p, &t[i], historic[i], &len);
+            p->stats.alerts_historic += historic[i];
             const char *key = scope_key(x, scope, sizeof(scope));
             cw_pgbin_add_text(&o[0], t[i].alert_id);
             cw_pgbin_add_text(&o[1], x->dedup_key);
@@ -1796,13 +1933,17 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
             if (x->silenced) {
                 free(payload);
             } else {
+                /* history is published, not streamed live to the dashboard as news */
                 b->outs[b->nouts++] = (out_alert_t){
                     cw_strdup(t[i].alert_id), cw_strdup(key), payload, len,
-                    p->on_alert ? cw_alerts_transition_json(&t[i], p->rules) : NULL};
+                    p->on_alert && !historic[i] ? cw_alerts_transition_json(&t[i], p->rules)
+                                                : NULL,
+                    historic[i]};
             }
         }
     }
     free(latest);
+    free(historic);
     char *v[28];
     int len[28];
     for (int i = 0; i < 28; i++)
@@ -1951,6 +2092,8 @@ static void reset_alerts(cw_pipeline_t *p)
     cw_alerts_clear(p->alerts);
     cw_alerts_clear_transitions(p->alerts);
     cw_deadlines_clear(p->deadlines);
+    for (int i = 0; i < p->npheap; i++)
+        cw_deadlines_clear(p->pheap[i]);
 }
 
 static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
@@ -1987,19 +2130,32 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
      * order within the batch (the state does not depend on it; anomaly detection reads
      * better) */
     cw_aggdelta_clear(p->agg);
+    /* [L] time moves per event: before each event its partition's deadlines that the clock
+     * has passed fire (at their due times), then the event applies and its case is evaluated
+     * with its partition's clock, its own time and its topic-partition's stream time before
+     * it (an event late for an obligation makes it count as fired). Whether a slot is live
+     * (caught up) is judged by where this batch leaves it. */
+    for (int i = 0; i < p->nslots && i < b->nslots; i++)
+        p->slots[i].live =
+            slot_caught_up(p, i, b->part_next[i] >= 0 ? b->part_next[i] : p->slots[i].applied);
+    int64_t wall = cw_now_ms();
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new)
             continue;
         const Casewatch__V1__Event *e = b->evs[i].ev.pb;
-        const part_slot_t *slot = &p->slots[b->evs[i].slot];
+        part_slot_t *slot = &p->slots[b->evs[i].slot];
+        int64_t before = slot_time(p, slot, wall);
+        tick_partition(p, slot->partition);
         cw_case_t *c = cw_casebook_apply(p->book, &b->evs[i].ev, slot->partition, p->agg,
                                          on_anomaly, b);
-        if (e->occurred_at > p->slots[b->evs[i].slot].max_occurred)
-            p->slots[b->evs[i].slot].max_occurred = e->occurred_at;
+        if (e->occurred_at > slot->max_occurred)
+            slot->max_occurred = e->occurred_at;
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
             cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset);
-            evaluate_key(p, c->hash, clock_now(p), &cause, e->occurred_at);
+            cw_eval_time_t t = {.occurred_ms = e->occurred_at,
+                                .seen_ms = before > 0 ? before - lateness(p) : 0};
+            evaluate_timed(p, c->hash, &t, &cause);
         } else { /* an area's prioritisation changed: its cases' rules may have too */
             evaluate_all(p);
         }
@@ -2013,10 +2169,9 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     for (int i = 0; i < b->nslots && i < p->nslots; i++)
         if (b->part_next[i] >= 0)
             p->slots[i].applied = b->part_next[i];
-    if (p->cfg->event_clock) {
+    if (p->cfg->event_clock)
         advance_event_clock(p);
-        tick(p, clock_now(p));
-    }
+    tick(p, 0);
 
     cw_store_job_t *job = cw_store_job_new(commit2_done, b);
     add_cases_stmt(p, job);
@@ -2057,11 +2212,12 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
                          NULL);
     }
     add_marks_stmt(p, job);
-    cw_pgarray_t t, k, e, nx;
+    cw_pgarray_t t, k, e, nx, st;
     cw_pgarray_init(&t);
     cw_pgarray_init(&k);
     cw_pgarray_init(&e);
     cw_pgarray_init(&nx);
+    cw_pgarray_init(&st);
     for (int i = 0; i < b->nslots && i < p->nslots; i++) {
         if (b->part_next[i] < 0)
             continue;
@@ -2069,11 +2225,13 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         cw_pgarray_add_int(&k, p->slots[i].partition);
         cw_pgarray_add_int(&e, expect[i]);
         cw_pgarray_add_int(&nx, b->part_next[i]);
+        cw_pgarray_add_int(&st, p->slots[i].max_occurred);
     }
     free(expect);
-    cw_store_job_addp(job, SQL_OFFSETS_ADVANCE, 4,
+    cw_store_job_addp(job, SQL_OFFSETS_ADVANCE, 5,
                      (char *[]){cw_pgarray_finish(&t), cw_pgarray_finish(&k),
-                                cw_pgarray_finish(&e), cw_pgarray_finish(&nx)},
+                                cw_pgarray_finish(&e), cw_pgarray_finish(&nx),
+                                cw_pgarray_finish(&st)},
                      NULL);
     cw_store_job_add0(job, "COMMIT", NULL);
     if (b == p->inflight) {
@@ -2337,9 +2495,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
      * events, and catches up to the newest once every partition has gone quiet */
     if (p->state != P_RUNNING || p->inflight)
         return;
+    for (int i = 0; i < p->nslots; i++)
+        p->slots[i].live = slot_caught_up(p, i, p->slots[i].applied);
     if (p->cfg->event_clock)
         advance_event_clock(p);
-    tick(p, clock_now(p));
+    tick(p, 0);
     if (alerts_waiting(p))
         maybe_flush(p);
 }
@@ -2834,6 +2994,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     rules_fingerprint(p->rules, p->rules_hash, sizeof(p->rules_hash));
     p->alerts = cw_alerts_new();
     p->deadlines = cw_deadlines_new();
+    p->wtime = (cw_watch_time_t){pheap, pclock, p};
     p->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, p);
     struct timeval one = {1, 0};
     event_add(p->ev_tick, &one);
@@ -3069,6 +3230,9 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
     cw_workdays_destroy(p->workdays);
     cw_alerts_destroy(p->alerts);
     cw_deadlines_destroy(p->deadlines);
+    for (int i = 0; i < p->npheap; i++)
+        cw_deadlines_destroy(p->pheap[i]);
+    free(p->pheap);
     cw_rules_free(p->rules);
     if (p->ev_tick)
         event_free(p->ev_tick);

@@ -6,10 +6,10 @@
 
 typedef struct eval_ctx {
     const cw_watch_t *w;
-    int64_t now;
+    cw_eval_time_t t;
     const cw_cause_t *cause;
-    int64_t occurred_ms;
     int64_t next;
+    int32_t partition; /* of the (first) case evaluated, for its heap */
 } eval_ctx_t;
 
 bool cw_watch_area_prioritised(void *book, uint32_t area)
@@ -21,11 +21,46 @@ bool cw_watch_area_prioritised(void *book, uint32_t area)
 static void evaluate_one(void *arg, cw_case_t *c)
 {
     eval_ctx_t *e = arg;
-    int64_t n = cw_alerts_evaluate_event(e->w->alerts, e->w->rules, e->w->book, c, e->w->wd,
-                                         cw_watch_area_prioritised, e->w->book, e->now, e->cause,
-                                         e->occurred_ms);
+    cw_eval_time_t t = e->t;
+    if (e->w->time) { /* this case's partition's clock */
+        e->w->time->clock(e->w->time->arg, c->partition, &t);
+        t.occurred_ms = e->t.occurred_ms;
+        t.seen_ms = e->t.seen_ms;
+    }
+    if (e->partition < 0)
+        e->partition = c->partition;
+    if (t.now <= 0) { /* its clock has not started: look again at the first tick */
+        if (1 < e->next)
+            e->next = 1;
+        return;
+    }
+    int64_t n = cw_alerts_evaluate_timed(e->w->alerts, e->w->rules, e->w->book, c, e->w->wd,
+                                         cw_watch_area_prioritised, e->w->book, &t, e->cause);
     if (n < e->next)
         e->next = n;
+    if (n != INT64_MAX && n <= t.now && t.now + 1000 < e->next)
+        e->next = t.now + 1000; /* never in the past: a tick must make progress */
+}
+
+static cw_deadlines_t *heap_of(const cw_watch_t *w, int32_t partition)
+{
+    return w->time ? w->time->heap(w->time->arg, partition) : w->deadlines;
+}
+
+static void evaluate_key(const cw_watch_t *w, uint64_t key, const cw_eval_time_t *t,
+                         const cw_cause_t *cause)
+{
+    eval_ctx_t e = {w, *t, cause, INT64_MAX, -1};
+    cw_casebook_foreach_hash(w->book, key, evaluate_one, &e);
+    if (e.partition < 0 && !w->time && t->now <= 0) {
+        cw_deadlines_schedule(w->deadlines, key, 1); /* the clock has not started */
+        return;
+    }
+    cw_deadlines_t *d = heap_of(w, e.partition < 0 ? 0 : e.partition);
+    if (e.next == INT64_MAX)
+        cw_deadlines_cancel(d, key);
+    else
+        cw_deadlines_schedule(d, key, e.next);
 }
 
 void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause)
@@ -36,16 +71,14 @@ void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_
 void cw_watch_evaluate_event(const cw_watch_t *w, uint64_t key, int64_t now,
                              const cw_cause_t *cause, int64_t occurred_ms)
 {
-    if (now <= 0) { /* event clock before time exists: look at it at the first tick */
-        cw_deadlines_schedule(w->deadlines, key, 1);
-        return;
-    }
-    eval_ctx_t e = {w, now, cause, occurred_ms, INT64_MAX};
-    cw_casebook_foreach_hash(w->book, key, evaluate_one, &e);
-    if (e.next == INT64_MAX)
-        cw_deadlines_cancel(w->deadlines, key);
-    else /* never in the past: a tick must make progress */
-        cw_deadlines_schedule(w->deadlines, key, e.next > now ? e.next : now + 1000);
+    cw_eval_time_t t = {.now = now, .occurred_ms = occurred_ms, .live = true};
+    evaluate_key(w, key, &t, cause);
+}
+
+void cw_watch_evaluate_timed(const cw_watch_t *w, uint64_t key, const cw_eval_time_t *t,
+                             const cw_cause_t *cause)
+{
+    evaluate_key(w, key, t, cause);
 }
 
 typedef struct all_ctx {
@@ -63,6 +96,21 @@ void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now)
 {
     all_ctx_t a = {w, now};
     cw_casebook_foreach(w->book, evaluate_all_one, &a);
+}
+
+size_t cw_watch_tick_partition(const cw_watch_t *w, int32_t partition, size_t max)
+{
+    cw_eval_time_t t = {0};
+    w->time->clock(w->time->arg, partition, &t);
+    cw_deadlines_t *d = w->time->heap(w->time->arg, partition);
+    uint64_t key;
+    int64_t due;
+    size_t n = 0;
+    while (n < max && t.now > 0 && cw_deadlines_pop_due(d, t.now, &key, &due)) {
+        evaluate_key(w, key, &t, NULL);
+        n++;
+    }
+    return n;
 }
 
 size_t cw_watch_tick(const cw_watch_t *w, int64_t now, size_t max)

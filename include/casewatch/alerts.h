@@ -60,6 +60,8 @@ typedef struct cw_transition {
     uint8_t from;      /**< 0 = new */
     bool notify;       /**< publish it (unless alert.silenced) */
     bool repeat;       /**< a repeat notification */
+    bool historic;     /**< found after the fact (fired and ended in one evaluation: met late,
+                        * closed, or met by a late event): published as history, never paged */
     int64_t at;        /**< when the change happened: the causing event's time or the
                         * clock's (cw_alerts_evaluate_event()) */
     char alert_id[24]; /**< deterministic: same alert, same transition → same id */
@@ -101,6 +103,29 @@ int64_t cw_alerts_evaluate_event(cw_alerts_t *a, const cw_rules_t *r, const cw_c
                                  const cw_case_t *c, const cw_workdays_t *wd,
                                  cw_area_prioritised_fn prio, void *arg, int64_t now,
                                  const cw_cause_t *cause, int64_t occurred_ms);
+
+/** How one evaluation of a case sees time ([L]: the history is a function of the events). */
+typedef struct cw_eval_time {
+    int64_t now;         /**< the case's partition clock: decides what is due */
+    int64_t occurred_ms; /**< the event being applied (0 = a clock evaluation) */
+    int64_t seen_ms;     /**< that event's topic-partition stream time before it, less the
+                          * allowed lateness (0 = none): an obligation due by then, which the
+                          * event meets or ends, counts as fired (the event is late for it) */
+    bool live;           /**< the partition is caught up: reminders may be sent */
+} cw_eval_time_t;
+
+/**
+ * @brief cw_alerts_evaluate_event() with the whole time picture. An obligation the event
+ * meets or closes after its due time, or whose due time its topic-partition had passed by the
+ * lateness before it came, records FIRING at its due time (historic) and then its resolution,
+ * whatever the clock had reached: so the history depends on the events, not on how they were
+ * batched or paced. Firing is stamped max(due, armed), pending max(pending, armed), with no
+ * cause event (the clock did it); met/met_late at the meeting event; closing at the close.
+ */
+int64_t cw_alerts_evaluate_timed(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
+                                 const cw_case_t *c, const cw_workdays_t *wd,
+                                 cw_area_prioritised_fn prio, void *arg, const cw_eval_time_t *t,
+                                 const cw_cause_t *cause);
 
 /** @brief cw_alerts_evaluate_event() without the event's time (a clock tick, or unknown). */
 int64_t cw_alerts_evaluate_case(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,

@@ -81,6 +81,7 @@ typedef struct cw_metrics_in {
     const cw_metrics_alerts_t *alerts;
     int nalerts;
     uint64_t alert_transitions, alerts_published;
+    uint64_t alerts_historic; /**< notifications that were history found after the fact */
     /* outputs */
     int64_t publisher_queue;     /**< messages in librdkafka's producer queue */
     int64_t outputs_unconfirmed; /**< committed alerts/dead letters awaiting delivery */

@@ -49,6 +49,8 @@ typedef struct cw_pipeline_stats {
     uint64_t snapshots;       /**< metric snapshots published */
     uint64_t alert_transitions; /**< alert lifecycle changes committed */
     uint64_t alerts_published;  /**< alert notifications confirmed on the alerts topic */
+    uint64_t alerts_historic;   /**< of the notifications committed: history found after the
+                                 * fact (fired and ended within one batch or catch-up) */
     int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
     cw_histo_t batch_events;  /**< messages per committed batch */
     cw_histo_t commit_seconds; /**< commit duration (both round trips) */

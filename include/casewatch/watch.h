@@ -9,13 +9,28 @@
 #include "casewatch/alerts.h"
 #include "casewatch/deadlines.h"
 
+/**
+ * Per-partition time ([L]): each partition has its own clock (the event time its input
+ * topic-partitions have all reached, less the lateness; or the wall clock) and its own
+ * deadline heap, so a case's deadlines fire when ITS partition's time passes them, interleaved
+ * with its events, whatever the batching.
+ */
+typedef struct cw_watch_time {
+    /** the deadline heap of a partition (never NULL) */
+    cw_deadlines_t *(*heap)(void *arg, int32_t partition);
+    /** fill now and live for a case of this partition (occurred_ms and seen_ms left 0) */
+    void (*clock)(void *arg, int32_t partition, cw_eval_time_t *out);
+    void *arg;
+} cw_watch_time_t;
+
 /** Everything evaluation needs; all borrowed. */
 typedef struct cw_watch {
     cw_casebook_t *book;
     const cw_rules_t *rules;
     cw_alerts_t *alerts;
-    cw_deadlines_t *deadlines;
+    cw_deadlines_t *deadlines;  /**< the one heap, when time is NULL */
     const cw_workdays_t *wd;
+    const cw_watch_time_t *time; /**< per-partition time, or NULL: one clock ("now") */
 } cw_watch_t;
 
 /** @brief Whether an area is prioritised, from the casebook's area table (arg = casebook). */
@@ -32,7 +47,22 @@ void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_
 void cw_watch_evaluate_event(const cw_watch_t *w, uint64_t key, int64_t now,
                              const cw_cause_t *cause, int64_t occurred_ms);
 
-/** @brief Evaluate every case (after a load, or when an area's prioritisation changed). */
+/**
+ * @brief Right after applying an event to the case(s) under key: evaluate them with t (the
+ * partition's clock, the event's time, its topic-partition's stream time less the lateness:
+ * see cw_eval_time_t) and reschedule in the partition's heap.
+ */
+void cw_watch_evaluate_timed(const cw_watch_t *w, uint64_t key, const cw_eval_time_t *t,
+                             const cw_cause_t *cause);
+
+/**
+ * @brief With per-partition time: fire every deadline of one partition's heap due at or before
+ * its clock (at most max); returns how many.
+ */
+size_t cw_watch_tick_partition(const cw_watch_t *w, int32_t partition, size_t max);
+
+/** @brief Evaluate every case (after a load, or when an area's prioritisation changed). With
+ * per-partition time, each at its partition's clock (now is then ignored). */
 void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now);
 
 /** @brief Fire every deadline due at or before now (at most max); returns how many. */

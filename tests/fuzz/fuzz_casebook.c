@@ -345,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.alerts = cw_alerts_new();
     r.rules = cw_rules_defaults();
     r.deadlines = cw_deadlines_new();
-    r.w = (cw_watch_t){r.cb, r.rules, r.alerts, r.deadlines, g_wd};
+    r.w = (cw_watch_t){r.cb, r.rules, r.alerts, r.deadlines, g_wd, NULL};
     r.events = calloc(MAX_EVENTS, sizeof(*r.events));
     r.parts = calloc(MAX_EVENTS, sizeof(*r.parts));
     CHECK(r.events && r.parts);
