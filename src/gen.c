@@ -23,6 +23,9 @@
  *
  * Calibration constants are gathered in the "model parameters" block below, each with the
  * board figure it serves; tests/test_gen.c measures the figures from the emitted events.
+ *
+ * Built apart, into the casewatch_sim library (CMakeLists.txt), which only casewatch-gen and
+ * test_gen link: the simulator is not part of the daemon.
  */
 #include "casewatch/gen.h"
 #include "casewatch/event.h"

@@ -3,9 +3,9 @@
  *
  * librdkafka emits {"topics": {T: {"partitions": {"N": {"partition": N, "hi_offset": H,
  * "ls_offset": L, …}}}}} every statistics.interval.ms; partition -1 is its internal
- * "unassigned" bucket and is skipped.
+ * "unassigned" bucket and is skipped. Owns nothing beyond the parse of one document.
  */
-#include "casewatch/consumer.h"
+#include "casewatch/kstats.h"
 
 #include <json-c/json.h>
 

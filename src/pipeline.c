@@ -27,6 +27,7 @@
  */
 #include "casewatch/pipeline.h"
 #include "casewatch/aggread.h"
+#include "casewatch/alertjson.h"
 #include "casewatch/alerts.h"
 #include "casewatch/casebook.h"
 #include "casewatch/deadlines.h"
@@ -35,6 +36,7 @@
 #include "casewatch/v1/state.pb-c.h"
 #include "casewatch/watch.h"
 #include "casewatch/consumer.h"
+#include "casewatch/kstats.h"
 #include "casewatch/log.h"
 #include "casewatch/partmap.h"
 #include "casewatch/publisher.h"
@@ -1936,7 +1938,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
                 /* history is published, not streamed live to the dashboard as news */
                 b->outs[b->nouts++] = (out_alert_t){
                     cw_strdup(t[i].alert_id), cw_strdup(key), payload, len,
-                    p->on_alert && !historic[i] ? cw_alerts_transition_json(&t[i], p->rules)
+                    p->on_alert && !historic[i] ? cw_alertjson_transition(&t[i], p->rules)
                                                 : NULL,
                     historic[i]};
             }
@@ -3147,7 +3149,7 @@ static void case_alert(void *arg, const cw_alert_t *x)
     case_alerts_ctx_t *c = arg;
     if (strcmp(x->case_id, c->case_id))
         return;
-    json_object_array_add(c->arr, cw_alerts_alert_json(x, c->rules));
+    json_object_array_add(c->arr, cw_alertjson_alert(x, c->rules));
 }
 
 json_object *cw_pipeline_case_json(cw_pipeline_t *p, const char *case_id)

@@ -7,6 +7,7 @@
  * Times are fixed: T0 is Monday 2024-01-08 00:00 UTC and D(n) is n days later (the anchors are
  * checked in test_rules.c).
  */
+#include "casewatch/alertjson.h"
 #include "casewatch/alerts.h"
 #include "casewatch/casebook.h"
 #include "casewatch/rules.h"
@@ -344,7 +345,7 @@ static void test_close_outcome_on_duration_rules(void)
         CU_ASSERT_EQUAL(t->alert.resolved_ms, D(190));
         CU_ASSERT(t->notify);
         /* the outcome reaches the notification's JSON */
-        char *js = cw_alerts_transition_json(t, f.r);
+        char *js = cw_alertjson_transition(t, f.r);
         json_object *o = json_tokener_parse(js), *v;
         CU_ASSERT(o && json_object_object_get_ex(o, "close_outcome", &v) &&
                   !strcmp(json_object_get_string(v), "withdrawn"));

@@ -3,8 +3,9 @@
  * Prometheus text format, the /metrics rendering, librdkafka statistics, protobuf → JSON,
  * ISO times and the alert notification JSON.
  */
+#include "casewatch/alertjson.h"
 #include "casewatch/alerts.h"
-#include "casewatch/consumer.h"
+#include "casewatch/kstats.h"
 #include "casewatch/metrics.h"
 #include "casewatch/pbjson.h"
 #include "casewatch/v1/state.pb-c.h"
@@ -215,7 +216,7 @@ static void test_transition_json(void)
     x->area = "essex";
     x->worker = "";
     x->firing_ms = 1704672000000LL;
-    char *s = cw_alerts_transition_json(&t, r);
+    char *s = cw_alertjson_transition(&t, r);
     json_object *o = json_tokener_parse(s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(json_object_get_string(json_object_object_get(o, "rule")),

@@ -9,13 +9,12 @@
  * transition, for the store). Transitions that notify (→ firing, firing → resolved, repeats
  * of unacknowledged critical alerts) carry a deterministic alert_id so consumers can
  * de-duplicate re-sends; a matching silence marks them silenced (recorded, not published).
+ * Their JSON presentation is alertjson.h's.
  */
 #ifndef CASEWATCH_ALERTS_H
 #define CASEWATCH_ALERTS_H
 
 #include "casewatch/rules.h"
-
-struct json_object;
 
 enum { CW_ALERT_PENDING = 1, CW_ALERT_FIRING = 2, CW_ALERT_RESOLVED = 3 };
 enum {
@@ -199,14 +198,6 @@ void cw_alerts_format(const cw_transition_t *t, const cw_rules_t *r, char *buf, 
 
 const char *cw_alert_state_name(int s);
 
-/**
- * @brief An alert notification as a JSON text (the admin API's live stream): ids, rule,
- * family, severity, state, from, resolution, case/subject/area ids, times, and the one-line
- * text of cw_alerts_format(). Identifiers only. Caller frees.
- */
-char *cw_alerts_transition_json(const cw_transition_t *t, const cw_rules_t *r);
-/** @brief An alert's current state as a new JSON object (caller puts it). */
-struct json_object *cw_alerts_alert_json(const cw_alert_t *x, const cw_rules_t *r);
 const char *cw_resolution_name(int r);
 /** @brief events.proto CloseOutcome as a stable lower-case name ("withdrawn"); "" for 0 or
  * an unknown value. */

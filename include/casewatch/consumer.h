@@ -72,14 +72,4 @@ void cw_consumer_destroy(cw_consumer_t *c);
 /** @brief The librdkafka handle (borrowed), e.g. for watermarks and statistics. */
 rd_kafka_t *cw_consumer_handle(cw_consumer_t *c);
 
-/** Called for each partition found in librdkafka statistics (offsets -1 when absent). */
-typedef void (*cw_kstats_fn)(void *arg, const char *topic, int32_t partition, int64_t hi_offset,
-                             int64_t ls_offset);
-
-/**
- * @brief Walk the partitions of a librdkafka statistics JSON document (pure).
- * @returns the number of partitions reported, or -1 if it is not such a document.
- */
-int cw_kstats_partitions(const char *json, size_t len, cw_kstats_fn fn, void *arg);
-
 #endif

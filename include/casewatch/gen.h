@@ -7,7 +7,8 @@
  * IEEE doubles. cw_gen_run() calls the emit callback once per event in non-decreasing
  * occurred_at order (ties: case number), so every case's events arrive in occurred_at order;
  * faults (duplicates, reordering, late delivery, garbage) are the caller's business
- * (daemon/casewatch_gen.c).
+ * (daemon/casewatch_gen.c). It lives in the casewatch_sim library, not in libcasewatch:
+ * link casewatch_sim to use it (casewatchd does not).
  *
  * Calibration (national, scale 1.0), from the board pack "Our operating context: Data (1)/(2)":
  * about 221 new children's cases per working day (30% public law: 68% s31 care, 7% s31
