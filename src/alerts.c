@@ -257,16 +257,22 @@ static void scope_remove_entry(cw_alerts_t *a, const char *scope)
     }
 }
 
+const char *cw_alerts_scope(char *buf, size_t sz, const char *case_id, const char *area,
+                            const char *worker)
+{
+    if (case_id && *case_id)
+        return case_id;
+    if (worker && *worker)
+        snprintf(buf, sz, "worker:%s", worker);
+    else
+        snprintf(buf, sz, "area:%s", area ? area : "");
+    return buf;
+}
+
 static const char *scope_of(const cw_alert_t *x)
 {
     static __thread char buf[200];
-    if (x->case_id && *x->case_id)
-        return x->case_id;
-    if (x->worker && *x->worker)
-        snprintf(buf, sizeof(buf), "worker:%s", x->worker);
-    else
-        snprintf(buf, sizeof(buf), "area:%s", x->area ? x->area : "");
-    return buf;
+    return cw_alerts_scope(buf, sizeof(buf), x->case_id, x->area, x->worker);
 }
 
 static cw_alert_t *insert(cw_alerts_t *a, cw_alert_t *x)
@@ -613,8 +619,13 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
             /* reminders are for live alerts: none while the partition catches up */
             transition(a, r, x, CW_ALERT_FIRING, true, true, now, now); /* the clock's */
         }
-        if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0)
-            return (x->notified_ms ? x->notified_ms : now) + r->repeat_ms;
+        if (x->severity == CW_SEV_CRITICAL && !x->acknowledged && r->repeat_ms > 0) {
+            /* while the partition catches up no reminder goes out: look again a repeat
+             * interval on, not at every tick (a past time would re-evaluate the case at every
+             * event of its partition) */
+            int64_t at = (x->notified_ms ? x->notified_ms : now) + r->repeat_ms;
+            return at > now ? at : now + r->repeat_ms;
+        }
         return INT64_MAX;
     }
     return o->due_ms;

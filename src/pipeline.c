@@ -1684,13 +1684,7 @@ static void log_transitions(cw_pipeline_t *p)
 
 static const char *scope_key(const cw_alert_t *x, char *buf, size_t sz)
 {
-    if (*x->case_id)
-        return x->case_id;
-    if (*x->worker)
-        snprintf(buf, sz, "worker:%s", x->worker);
-    else
-        snprintf(buf, sz, "area:%s", x->area);
-    return buf;
+    return cw_alerts_scope(buf, sz, x->case_id, x->area, x->worker);
 }
 
 static uint8_t *pack_alert(cw_pipeline_t *p, const cw_transition_t *t, bool historic,
@@ -2049,7 +2043,7 @@ static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
         cw_obligation_t o[CW_RULES_AREA_MAX];
         size_t n = cw_rules_area(R, aid, &facts, o);
         char scope[200];
-        snprintf(scope, sizeof(scope), "area:%s", names[i]);
+        cw_alerts_scope(scope, sizeof(scope), NULL, names[i], NULL);
         cw_alerts_evaluate_scope(p->alerts, R, scope, names[i], NULL, o, n, now);
         free(f);
     }
@@ -2066,14 +2060,14 @@ static void on_aggregates(void *arg, struct cw_aggread *r, cw_day_t day)
         over[nover++] = wn[i];
         cw_obligation_t o = {.rule = CW_RULE_WORKER_CASELOAD, .value = (double)wc[i]};
         char scope[200];
-        snprintf(scope, sizeof(scope), "worker:%s", wn[i]);
+        cw_alerts_scope(scope, sizeof(scope), NULL, "", wn[i]);
         cw_alerts_evaluate_scope(p->alerts, R, scope, "", wn[i], &o, 1, now);
     }
     stale_ctx_t sc = {over, nover, NULL, 0};
     cw_alerts_foreach(p->alerts, find_stale_workers, &sc);
     for (size_t i = 0; i < sc.nstale; i++) {
         char scope[200];
-        snprintf(scope, sizeof(scope), "worker:%s", sc.stale[i]);
+        cw_alerts_scope(scope, sizeof(scope), NULL, "", sc.stale[i]);
         cw_alerts_evaluate_scope(p->alerts, R, scope, "", sc.stale[i], NULL, 0, now);
         free(sc.stale[i]);
     }

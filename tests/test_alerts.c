@@ -586,6 +586,29 @@ static void test_deactivate_restarts_when_the_condition_breaks(void)
     cw_rules_free(r);
 }
 
+/* the scope key, made in one place: its text is the outbox key and the published key */
+static void test_scope_key(void)
+{
+    static const struct {
+        const char *case_id, *area, *worker, *want;
+    } cases[] = {
+        {"C1", "essex", "w1", "C1"},       /* a case alert: the case, whatever else is set */
+        {"", "essex", "w1", "worker:w1"},  /* a worker's */
+        {NULL, "", "w1", "worker:w1"},
+        {"", "essex", "", "area:essex"},   /* an area's */
+        {NULL, "essex", NULL, "area:essex"},
+        {NULL, NULL, NULL, "area:"},
+    };
+    for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
+        char buf[200];
+        const char *got =
+            cw_alerts_scope(buf, sizeof(buf), cases[i].case_id, cases[i].area, cases[i].worker);
+        CU_ASSERT_STRING_EQUAL(got, cases[i].want);
+    }
+    char small[8];
+    CU_ASSERT_STRING_EQUAL(cw_alerts_scope(small, sizeof(small), NULL, "essex", NULL), "area:es");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -613,6 +636,7 @@ int main(void)
                 test_deactivate_survives_a_reload);
     CU_add_test(s, "area_can_deactivate: a broken condition starts again",
                 test_deactivate_restarts_when_the_condition_breaks);
+    CU_add_test(s, "scope key: case id, worker:W or area:A", test_scope_key);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

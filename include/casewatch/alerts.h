@@ -36,7 +36,8 @@ typedef struct cw_cause {
 } cw_cause_t; /* its occurred_at goes beside it: cw_alerts_evaluate_event() */
 
 typedef struct cw_alert {
-    char *dedup_key; /**< "rule|case|subject", "rule|area:A", "rule|worker:W" */
+    char *dedup_key; /**< "rule|scope|subject" (scope: cw_alerts_scope(); subject "" for
+                      * area and worker alerts) */
     uint64_t hash;
     uint8_t rule, state, resolution, severity, case_type;
     bool acknowledged, silenced;
@@ -76,6 +77,21 @@ typedef struct cw_silence {
 } cw_silence_t;
 
 typedef struct cw_alerts cw_alerts_t;
+
+/**
+ * @brief The scope an alert belongs to, the one place its text is made: the case id for a
+ * case alert, else "worker:W" for a worker's, else "area:A" for an area's. It indexes the
+ * active alerts, is the middle of the dedup key, the scope cw_alerts_evaluate_scope() takes,
+ * and the key alerts are published under (one scope, one Kafka partition, in order).
+ * @param buf receives "worker:W" or "area:A" (cut short if sz is too small: give it at least
+ * 8 + CW_EVENT_ID_MAX + 1 bytes); untouched for a case alert
+ * @param case_id NULL or "" for an area or worker alert; borrowed
+ * @param area NULL is ""; borrowed
+ * @param worker NULL or "" for an area alert; borrowed
+ * @returns case_id itself for a case alert, else buf.
+ */
+const char *cw_alerts_scope(char *buf, size_t sz, const char *case_id, const char *area,
+                            const char *worker);
 
 cw_alerts_t *cw_alerts_new(void);
 void cw_alerts_destroy(cw_alerts_t *a);
