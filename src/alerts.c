@@ -557,14 +557,6 @@ static cw_alert_t *alert_fire(cw_alerts_t *a, const cw_rules_t *r, const cw_obli
     return x;
 }
 
-/* Does an obligation that the event being applied ends (meets, closes) count as having
- * fired? By the facts alone: it ended after its due time, or the event is late for it (its
- * topic-partition had passed the due time by the allowed lateness before it came). */
-static bool ended_overdue(const cw_obligation_t *o, int64_t ended_ms, const eval_t *e)
-{
-    return ended_ms > o->due_ms || (e->seen && o->due_ms <= e->seen);
-}
-
 /* Apply one obligation to its (possibly absent) alert; returns the next interesting time.
  * pending_at: when the alert is pending (case rules: lead_days before the due time; area and
  * worker conditions: from when the condition holds). */
@@ -574,11 +566,12 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
     cw_alert_t *x = cw_alerts_find(a, key);
     int64_t now = e->now;
     if (o->met_ms) {
-        /* the event that met it, applied now: if it was met late (or the event came late),
-         * the history says it fired at its due time, whatever the clock had seen */
-        if (e->ev_at && o->met_ms == e->ev_at && ended_overdue(o, o->met_ms, e) &&
-            (!x || x->state != CW_ALERT_FIRING))
-            x = alert_fire(a, r, o, key, pending_at, e, x, true);
+        /* Recording FIRING after the fact here (met late, or by a late event, before the
+         * clock got to the due time) was tried ([L]) and recorded occurrences twice when a
+         * reordered earlier event met the obligation again: the engine keeps no record of
+         * ended occurrences to tell. Until it does, a pending alert met late resolves
+         * met_late unannounced; the per-event clock fires most due times before their
+         * meeting events in a catch-up anyway. */
         if (x) {
             /* by the facts: late is met after the due time, whether or not the clock had
              * fired it by then; at the time it was met, whenever that arrives */
@@ -590,9 +583,6 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
         return INT64_MAX;
     }
     if (e->closed) {
-        if (e->ev_at && e->close_ms == e->ev_at && ended_overdue(o, e->close_ms, e) &&
-            (!x || x->state != CW_ALERT_FIRING))
-            x = alert_fire(a, r, o, key, pending_at, e, x, true);
         if (x)
             resolve_closed(a, r, x, e);
         return INT64_MAX;

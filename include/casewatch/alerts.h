@@ -124,18 +124,17 @@ typedef struct cw_eval_time {
     int64_t now;         /**< the case's partition clock: decides what is due */
     int64_t occurred_ms; /**< the event being applied (0 = a clock evaluation) */
     int64_t seen_ms;     /**< that event's topic-partition stream time before it, less the
-                          * allowed lateness (0 = none): an obligation due by then, which the
-                          * event meets or ends, counts as fired (the event is late for it) */
+                          * allowed lateness (0 = none); carried for the late-event rule of
+                          * [L], which is not applied yet (see README "Known limits of [L]") */
     bool live;           /**< the partition is caught up: reminders may be sent */
 } cw_eval_time_t;
 
 /**
- * @brief cw_alerts_evaluate_event() with the whole time picture. An obligation the event
- * meets or closes after its due time, or whose due time its topic-partition had passed by the
- * lateness before it came, records FIRING at its due time (historic) and then its resolution,
- * whatever the clock had reached: so the history depends on the events, not on how they were
- * batched or paced. Firing is stamped max(due, armed), pending max(pending, armed), with no
- * cause event (the clock did it); met/met_late at the meeting event; closing at the close.
+ * @brief cw_alerts_evaluate_event() with the whole time picture: now is the case's
+ * partition clock, live says whether reminders may go out. Firing is stamped max(due, armed),
+ * pending max(pending, armed), with no cause event (the clock did it); met/met_late at the
+ * meeting event; closing at the close. A pending alert met after its due time resolves
+ * met_late unannounced (recording its firing after the fact is open: [L]).
  */
 int64_t cw_alerts_evaluate_timed(cw_alerts_t *a, const cw_rules_t *r, const cw_casebook_t *cb,
                                  const cw_case_t *c, const cw_workdays_t *wd,
