@@ -428,6 +428,7 @@ static void transition(cw_alerts_t *a, const cw_rules_t *r, cw_alert_t *x, uint8
     t->from = from;
     t->notify = notify;
     t->repeat = repeat;
+    t->historic = false; /* alert_fire() says when it is */
     t->at = at;
     /* the same alert's same transition always gets the same id: rule, subject, the due time
      * that defines this occurrence, the state it reached, and the repeat number. pending_ms
