@@ -2,16 +2,20 @@
  * casewatch-dryrun — try rules before deploying them: replay a recorded event log through the
  * same case state, rules and alert lifecycle as casewatchd, on the event clock, and print
  * every alert notification, one line each (or JSON lines), stamped as casewatchd stamps it.
- * Time is casewatchd's ([L]): per partition (the log's events mapped to topic-partitions as
- * casewatch-gen publishes them: hearing_* events to the hearing topic, the rest to the case
- * topic, partition = the producers' partitioner of case_id, or court_area for area events,
- * modulo --partitions), each partition's clock the time all its topic-partitions have reached
- * less the lateness, advancing per event. So its transitions are the daemon's over the same
- * log, whatever the daemon's batching. Deterministic: the same log and rules give
- * byte-identical output. Reads only the log and the rules file; writes stdout.
+ * Time is casewatchd's ([L]): the log's events are mapped to topic-partitions as casewatch-gen
+ * publishes them (hearing_* events to the hearing topic, the rest to the case topic, partition
+ * = the producers' partitioner of case_id, or court_area for area events, modulo
+ * --partitions), each topic-partition keeping the log's order; a partition's events are
+ * applied in the merge order casewatchd applies them in (cw_merge_next(): the earliest head
+ * among its topic-partitions, ties to the case topic), and its clock is its stream time (the
+ * newest occurred_at applied from it) less the lateness, advancing per event. So its
+ * transitions are the daemon's over the same log, whatever the daemon's batching, fetching or
+ * pacing. Deterministic: the same log and rules give byte-identical output. Reads only the log
+ * and the rules file; writes stdout.
  */
 #include "casewatch/alerts.h"
 #include "casewatch/event.h"
+#include "casewatch/merge.h"
 #include "casewatch/partmap.h"
 #include "casewatch/watch.h"
 
@@ -36,29 +40,12 @@ static void usage(FILE *f)
                "  --json            one JSON object per alert instead of a text line\n");
 }
 
-static bool read_varint(FILE *f, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        int c = fgetc(f);
-        if (c == EOF)
-            return false;
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* Per-partition time, as casewatchd keeps it: a stream time per topic-partition (topic 0 = case
- * events, 1 = hearing events), a deadline heap per partition. */
+/* Per-partition time, as casewatchd keeps it: a stream time and a deadline heap per
+ * partition. */
 typedef struct dry_time {
     int nparts;
     int64_t lateness;
-    int64_t *stream;  /* [2 * nparts] newest occurred_at applied */
-    bool *present;    /* [2 * nparts] the log holds a valid event for it (an empty
-                       * topic-partition holds no clock back, as a caught-up empty one does
-                       * not in the daemon) */
+    int64_t *stream;  /* [nparts] newest occurred_at applied to the partition */
     cw_deadlines_t **heap;
     int64_t until;    /* > 0: after the log, every clock is this */
 } dry_time_t;
@@ -97,17 +84,40 @@ static void dry_clock(void *arg, int32_t partition, cw_eval_time_t *out)
         out->now = t->until;
         return;
     }
-    int64_t lo = INT64_MAX;
-    bool any = false;
-    for (int x = 0; x < 2; x++) {
-        int i = x * t->nparts + partition;
-        if (partition < 0 || partition >= t->nparts || !t->present[i])
-            continue;
-        any = true;
-        if (t->stream[i] < lo)
-            lo = t->stream[i];
+    int64_t st = partition >= 0 && partition < t->nparts ? t->stream[partition] : 0;
+    out->now = st > t->lateness ? st - t->lateness : 0;
+}
+
+/* One topic-partition of the log: its valid events' places in the log buffer, in log order. */
+typedef struct lane {
+    size_t *at, *len;
+    int64_t *occurred;
+    size_t n, cap, next;
+} lane_t;
+
+static void lane_add(lane_t *l, size_t at, size_t len, int64_t occurred)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->at = cw_realloc(l->at, sizeof(size_t) * l->cap);
+        l->len = cw_realloc(l->len, sizeof(size_t) * l->cap);
+        l->occurred = cw_realloc(l->occurred, sizeof(int64_t) * l->cap);
     }
-    out->now = any && lo > t->lateness ? lo - t->lateness : 0;
+    l->at[l->n] = at;
+    l->len[l->n] = len;
+    l->occurred[l->n++] = occurred;
+}
+
+static bool read_varint(const uint8_t *b, size_t n, size_t *pos, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *pos < n; shift += 7) {
+        uint8_t c = b[(*pos)++];
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return true;
+    }
+    return false;
 }
 
 typedef struct seen_set {
@@ -249,11 +259,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "casewatch-dryrun: %s: cannot open\n", log);
         return 2;
     }
+    uint8_t *buf = NULL;
+    size_t size = 0, cap = 0, got;
+    do {
+        if (size == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            buf = cw_realloc(buf, cap);
+        }
+        got = fread(buf + size, 1, cap - size, f);
+        size += got;
+    } while (got);
+    fclose(f);
     cw_alerts_t *alerts = cw_alerts_new();
     cw_deadlines_t *dl = cw_deadlines_new();
     dry_time_t dt = {.nparts = nparts, .lateness = lateness};
-    dt.stream = cw_calloc((size_t)(2 * nparts), sizeof(int64_t));
-    dt.present = cw_calloc((size_t)(2 * nparts), sizeof(bool));
+    dt.stream = cw_calloc((size_t)nparts, sizeof(int64_t));
     dt.heap = cw_calloc((size_t)nparts, sizeof(cw_deadlines_t *));
     for (int i = 0; i < nparts; i++)
         dt.heap[i] = cw_deadlines_new();
@@ -262,57 +282,59 @@ int main(int argc, char **argv)
     seen_set_t seen = {0};
     uint64_t counts[CW_RULE__COUNT] = {0}, applied = 0, rejected = 0, duplicates = 0;
     int64_t now_wall = cw_now_ms();
-    uint8_t *buf = NULL;
-    size_t cap = 0;
+    /* the log into its topic-partitions (lane = partition * 2 + topic: a partition's case
+     * topic first, as in the daemon's [topics] events), invalid messages set aside as the
+     * daemon's dead letters are (they move no clock) */
+    int nlanes = 2 * nparts;
+    lane_t *lanes = cw_calloc((size_t)nlanes, sizeof(lane_t));
+    size_t pos = 0;
     uint64_t len;
-    /* first pass: which topic-partitions the log gives any valid event */
-    while (read_varint(f, &len)) {
-        if (len > cap) {
-            cap = len;
-            buf = cw_realloc(buf, cap);
-        }
-        if (len && fread(buf, 1, len, f) != len)
-            break;
+    while (pos < size && read_varint(buf, size, &pos, &len) && len <= size - pos) {
         cw_event_t ev;
-        if (cw_event_decode(buf, len, 0, now_wall, &ev, NULL, 0) != CW_REJECT_NONE)
-            continue;
-        dt.present[topic_of(ev.kind) * nparts + partition_of(ev.pb, part, nparts)] = true;
-        cw_event_fini(&ev);
-    }
-    rewind(f);
-    while (read_varint(f, &len)) {
-        if (len > cap) {
-            cap = len;
-            buf = cw_realloc(buf, cap);
-        }
-        if (len && fread(buf, 1, len, f) != len)
-            break;
-        cw_event_t ev;
-        if (cw_event_decode(buf, len, 0, now_wall, &ev, NULL, 0) != CW_REJECT_NONE) {
+        if (cw_event_decode(buf + pos, len, 0, now_wall, &ev, NULL, 0) != CW_REJECT_NONE) {
             rejected++;
-            continue;
+        } else {
+            lane_add(&lanes[partition_of(ev.pb, part, nparts) * 2 + topic_of(ev.kind)], pos,
+                     len, ev.pb->occurred_at);
+            cw_event_fini(&ev);
         }
+        pos += len;
+    }
+    int64_t *head = cw_malloc(sizeof(int64_t) * (size_t)nlanes);
+    bool *open = cw_calloc((size_t)nlanes, sizeof(bool)); /* the whole log is here */
+    for (;;) {
+        for (int i = 0; i < nlanes; i++)
+            head[i] = lanes[i].next < lanes[i].n ? lanes[i].occurred[lanes[i].next]
+                                                 : CW_MERGE_EMPTY;
+        /* the earliest head of all: within each partition, the daemon's merge order */
+        int li = cw_merge_next(head, open, nlanes);
+        if (li < 0)
+            break;
+        lane_t *l = &lanes[li];
+        size_t at = l->at[l->next], n = l->len[l->next];
+        l->next++;
+        cw_event_t ev;
+        if (cw_event_decode(buf + at, n, 0, now_wall, &ev, NULL, 0) != CW_REJECT_NONE)
+            continue; /* cannot happen: it decoded above */
         if (!seen_add(&seen, ev.pb->event_id)) {
             duplicates++;
             cw_event_fini(&ev);
             continue;
         }
         /* as the daemon: the partition's deadlines its clock passed, then the event, then
-         * its case at the partition's clock with its own time and its topic-partition's
-         * stream time before it */
-        int32_t pn = partition_of(ev.pb, part, nparts);
-        int64_t *stream = &dt.stream[topic_of(ev.kind) * nparts + pn];
-        int64_t before = *stream;
+         * its case at the partition's clock with its own time and the clock before it */
+        int32_t pn = li / 2;
+        cw_eval_time_t before;
+        dry_clock(&dt, pn, &before);
         cw_watch_tick_partition(&w, pn, SIZE_MAX);
         print_transitions(alerts, rules, json, counts);
         cw_case_t *c = cw_casebook_apply(book, &ev, pn, NULL, NULL, NULL);
-        if (ev.pb->occurred_at > *stream)
-            *stream = ev.pb->occurred_at;
+        if (ev.pb->occurred_at > dt.stream[pn])
+            dt.stream[pn] = ev.pb->occurred_at;
         cw_cause_t cause = {ev.pb->event_id, "log", pn, (int64_t)applied};
         if (c) {
             cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied);
-            cw_eval_time_t t = {.occurred_ms = ev.pb->occurred_at,
-                                .seen_ms = before > 0 ? before - lateness : 0};
+            cw_eval_time_t t = {.occurred_ms = ev.pb->occurred_at, .seen_ms = before.now};
             cw_watch_evaluate_timed(&w, c->hash, &t, &cause);
         } else {
             cw_watch_evaluate_all(&w, 0);
@@ -321,7 +343,14 @@ int main(int argc, char **argv)
         cw_event_fini(&ev);
         applied++;
     }
-    fclose(f);
+    for (int i = 0; i < nlanes; i++) {
+        free(lanes[i].at);
+        free(lanes[i].len);
+        free(lanes[i].occurred);
+    }
+    free(lanes);
+    free(head);
+    free(open);
     for (int i = 0; i < nparts; i++)
         cw_watch_tick_partition(&w, i, SIZE_MAX);
     print_transitions(alerts, rules, json, counts);
@@ -361,7 +390,6 @@ int main(int argc, char **argv)
         cw_deadlines_destroy(dt.heap[i]);
     free(dt.heap);
     free(dt.stream);
-    free(dt.present);
     cw_rules_free(rules);
     cw_workdays_destroy(wd);
     cw_casebook_destroy(book);

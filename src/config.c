@@ -524,6 +524,10 @@ cw_config_t *cw_config_load(const char *path, char *errstr, size_t errsz)
                   "missing required key [kafka] bootstrap.servers (expected host:port,...)");
     if (!kv_get(&cfg->kafka, "group.id") && !kv_get(&cfg->kafka_consumer, "group.id"))
         add_error(&ctx, 0, "missing required key [kafka] group.id (expected a consumer group)");
+    if (cfg->n_event_topics > CW_MAX_EVENT_TOPICS)
+        add_error(&ctx, key_line(&ctx, "events"),
+                  "[topics] events: expected at most %d topics, got %d", CW_MAX_EVENT_TOPICS,
+                  cfg->n_event_topics);
     for (int i = 0; i < cfg->n_event_topics; i++) {
         if (!strcmp(cfg->event_topics[i], cfg->dead_letter_topic))
             add_error(&ctx, 0, "[topics] dead_letter must not be one of the event topics");

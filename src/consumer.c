@@ -238,8 +238,8 @@ cw_err_t cw_consumer_assign(cw_consumer_t *c, const rd_kafka_topic_partition_lis
         cw_log_error("kafka: assign failed: %s", rd_kafka_err2str(err));
         return CW_ERR_KAFKA;
     }
-    if (c->paused) /* an application pause outlives a re-assignment: lift it */
-        rd_kafka_resume_partitions(c->rk, (rd_kafka_topic_partition_list_t *)parts);
+    /* an application pause (whole, or of one partition) outlives a re-assignment: lift it */
+    rd_kafka_resume_partitions(c->rk, (rd_kafka_topic_partition_list_t *)parts);
     c->paused = false;
     return CW_OK;
 }
@@ -267,6 +267,19 @@ void cw_consumer_pause(cw_consumer_t *c, bool pause)
         rd_kafka_resume_partitions(c->rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     c->paused = pause;
+}
+
+void cw_consumer_pause_partition(cw_consumer_t *c, const char *topic, int32_t partition,
+                                 bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    rd_kafka_resp_err_t err =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (err)
+        cw_log_warn("kafka: %s %s [%d]: %s", pause ? "pause" : "resume", topic, partition,
+                    rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 void cw_consumer_hold(cw_consumer_t *c, bool hold)

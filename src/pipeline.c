@@ -38,6 +38,7 @@
 #include "casewatch/consumer.h"
 #include "casewatch/kstats.h"
 #include "casewatch/log.h"
+#include "casewatch/merge.h"
 #include "casewatch/partmap.h"
 #include "casewatch/publisher.h"
 #include "casewatch/snapshots.h"
@@ -58,18 +59,6 @@ typedef enum pstate { P_IDLE, P_LOADING, P_RUNNING, P_REVOKING, P_STOPPING, P_ST
 static const char *const pstate_names[] = {"idle",     "loading",  "running",
                                            "revoking", "stopping", "stopped"};
 
-typedef struct part_slot {
-    char *topic;
-    int32_t partition;
-    int64_t committed;     /* next_offset stored in PostgreSQL: the fence's expected value */
-    int64_t consumed;      /* next offset expected from Kafka */
-    int64_t max_occurred;  /* event clock: newest occurred_at applied from this partition */
-    int64_t applied;       /* next offset after everything applied (events, duplicates,
-                            * dead letters) */
-    int64_t high;          /* log end from librdkafka statistics; -1 = not known yet */
-    bool live;             /* applied up to its log end (as of the batch being applied) */
-} part_slot_t;
-
 typedef struct batch_ev {
     cw_event_t ev;
     int slot;
@@ -89,6 +78,33 @@ typedef struct dead_letter {
     size_t len;
     rd_kafka_headers_t *headers; /* the original headers, copied */
 } dead_letter_t;
+
+/* A message read, waiting in its slot's queue for its turn in the merge. */
+typedef struct held {
+    bool dead; /* a dead letter (dl), else an event (ev) */
+    int64_t offset;
+    cw_event_t ev;
+    dead_letter_t dl;
+} held_t;
+
+typedef struct part_slot {
+    char *topic;
+    int32_t partition;
+    int64_t committed;     /* next_offset stored in PostgreSQL: the fence's expected value */
+    int64_t consumed;      /* next offset expected from Kafka */
+    int64_t max_occurred;  /* event clock: newest occurred_at applied from this partition */
+    int64_t applied;       /* next offset after everything applied (events, duplicates,
+                            * dead letters) */
+    int64_t high;          /* log end from librdkafka statistics; -1 = not known yet */
+    bool live;             /* applied up to its log end (as of the batch being applied) */
+    /* [L] read from Kafka and decoded, not yet in a batch: a partition's lanes (its slots,
+     * one per input topic) go into batches in cw_merge_next() order, so the partition's time
+     * passes per event whatever Kafka's fetch sizes (drain()) */
+    held_t *q;
+    int qhead, qn, qcap;
+    bool qpaused; /* fetching paused: its queue is full */
+    int lane;     /* its topic's index in cfg->event_topics: the merge's lane order */
+} part_slot_t;
 
 /* identifies an output in flight: a dead letter (topic/partition/offset) or an alert */
 enum { REF_DEAD_LETTER = 1, REF_ALERT = 2 };
@@ -260,6 +276,7 @@ static void member_heartbeat(cw_pipeline_t *p);
 static void member_rules(cw_pipeline_t *p, const char *group_hash, const char *by);
 static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n);
 static void check_stop(cw_pipeline_t *p);
+static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next);
 
 static void set_state(cw_pipeline_t *p, pstate_t s)
 {
@@ -414,10 +431,68 @@ static bool batch_id_add(batch_t *b, const char *id)
 
 /* ------------------------------------------------------------------ slots */
 
-static void slots_free(cw_pipeline_t *p)
+static void held_fini(held_t *h)
+{
+    if (h->dead)
+        dead_letter_fini(&h->dl);
+    else
+        cw_event_fini(&h->ev);
+}
+
+static int slot_queued(const part_slot_t *s)
+{
+    return s->qn - s->qhead;
+}
+
+/* Drop what a slot holds unbatched: it was never stored, so it is read again (after the
+ * rewind, or by the next owner). */
+static void slot_queue_clear(part_slot_t *s)
+{
+    for (int i = s->qhead; i < s->qn; i++)
+        held_fini(&s->q[i]);
+    s->qhead = s->qn = 0;
+    s->qpaused = false;
+}
+
+static void slots_clear_queues(cw_pipeline_t *p)
 {
     for (int i = 0; i < p->nslots; i++)
+        slot_queue_clear(&p->slots[i]);
+}
+
+/* A new zeroed entry at the tail of a slot's queue. */
+static held_t *slot_push(part_slot_t *s)
+{
+    if (s->qn == s->qcap) {
+        if (s->qhead >= s->qcap / 2 && s->qhead > 0) {
+            memmove(s->q, s->q + s->qhead, sizeof(held_t) * (size_t)(s->qn - s->qhead));
+            s->qn -= s->qhead;
+            s->qhead = 0;
+        } else {
+            s->qcap = s->qcap ? s->qcap * 2 : 64;
+            s->q = cw_realloc(s->q, sizeof(held_t) * (size_t)s->qcap);
+        }
+    }
+    held_t *h = &s->q[s->qn++];
+    memset(h, 0, sizeof(*h));
+    return h;
+}
+
+/* A slot's queue length at which its fetching pauses (resumed at half): a lane read far ahead
+ * of its partition's other lanes waits for them in memory, up to this. */
+static int lane_cap(const cw_pipeline_t *p)
+{
+    int cap = 2 * p->cfg->batch_max_events;
+    return cap < 4096 ? 4096 : cap;
+}
+
+static void slots_free(cw_pipeline_t *p)
+{
+    for (int i = 0; i < p->nslots; i++) {
+        slot_queue_clear(&p->slots[i]);
+        free(p->slots[i].q);
         free(p->slots[i].topic);
+    }
     free(p->slots);
     p->slots = NULL;
     p->nslots = 0;
@@ -765,6 +840,7 @@ static void try_load(cw_pipeline_t *p)
 static void resync(cw_pipeline_t *p, const char *why)
 {
     p->resync_after = false;
+    slots_clear_queues(p);
     batch_free(p->building);
     p->building = NULL;
     if (p->inflight) { /* only reached from its own failure path */
@@ -819,6 +895,7 @@ static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
         p->slots[i].partition = parts->elems[i].partition;
         p->slots[i].committed = p->slots[i].consumed = RD_KAFKA_OFFSET_BEGINNING;
         p->slots[i].high = -1;
+        p->slots[i].lane = topic_index(p, parts->elems[i].topic);
     }
     p->nslots = parts->cnt;
     p->stats.partitions_owned = parts->cnt;
@@ -843,6 +920,7 @@ static void on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
     }
     bool was_running = p->state == P_RUNNING;
     set_state(p, P_REVOKING);
+    slots_clear_queues(p); /* not batched, not stored: the next owner reads them */
     if (was_running)
         maybe_flush(p); /* commit what we have, so the next owner starts after it */
     check_revoke_done(p);
@@ -876,21 +954,21 @@ static void on_offset_reset(void *arg, const char *topic, int32_t partition, int
                  "the earliest available offset — events before it were never read",
                  topic, partition, why);
     int s = slot_find(p, topic, partition);
-    if (s >= 0)
+    if (s >= 0) {
         p->slots[s].consumed = 0;
+        if (p->slots[s].qpaused)
+            cw_consumer_pause_partition(p->consumer, topic, partition, false);
+        slot_queue_clear(&p->slots[s]);
+    }
     cw_consumer_seek_beginning(p->consumer, topic, partition);
 }
 
 /* ------------------------------------------------------------------ consuming */
 
-static void add_dead_letter(cw_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m,
-                            cw_reject_t reason, const char *detail)
+/* A dead letter's record of message m (copied: key, payload, headers). */
+static void dead_letter_from(dead_letter_t *d, const rd_kafka_message_t *m, cw_reject_t reason,
+                             const char *detail)
 {
-    if (b->ndl == b->capdl) {
-        b->capdl = b->capdl ? b->capdl * 2 : 16;
-        b->dls = cw_realloc(b->dls, sizeof(dead_letter_t) * (size_t)b->capdl);
-    }
-    dead_letter_t *d = &b->dls[b->ndl++];
     memset(d, 0, sizeof(*d));
     d->reason = reason;
     d->detail = cw_strdup(detail);
@@ -938,6 +1016,117 @@ static bool partition_ok(const cw_pipeline_t *p, const cw_event_t *ev, int32_t p
     return false;
 }
 
+/* A batch has taken something: commit it when it is full or has waited long enough. */
+static void arm_flush(cw_pipeline_t *p)
+{
+    if (p->cfg->batch_max_wait_ms == 0) {
+        event_active(p->ev_flush_now, 0, 0);
+    } else if (!evtimer_pending(p->ev_batch_timer, NULL)) {
+        struct timeval tv = {p->cfg->batch_max_wait_ms / 1000,
+                             (p->cfg->batch_max_wait_ms % 1000) * 1000};
+        evtimer_add(p->ev_batch_timer, &tv);
+    }
+}
+
+/* Move the head of slot s's queue into the batch being built. */
+static void release(cw_pipeline_t *p, int s)
+{
+    part_slot_t *slot = &p->slots[s];
+    held_t h = slot->q[slot->qhead++];
+    if (slot->qhead == slot->qn)
+        slot->qhead = slot->qn = 0;
+    batch_t *b = p->building;
+    b->part_next[s] = h.offset + 1;
+    b->touched = true;
+    if (!b->started_mono)
+        b->started_mono = cw_mono_ms();
+    if (h.dead) {
+        if (b->ndl == b->capdl) {
+            b->capdl = b->capdl ? b->capdl * 2 : 16;
+            b->dls = cw_realloc(b->dls, sizeof(dead_letter_t) * (size_t)b->capdl);
+        }
+        b->dls[b->ndl++] = h.dl;
+    } else if (!batch_id_add(b, h.ev.pb->event_id)) {
+        p->stats.duplicates++; /* the same event twice in one batch */
+        cw_event_fini(&h.ev);
+    } else {
+        if (b->nev == b->capev) {
+            b->capev = b->capev ? b->capev * 2 : 256;
+            b->evs = cw_realloc(b->evs, sizeof(batch_ev_t) * (size_t)b->capev);
+        }
+        b->evs[b->nev++] = (batch_ev_t){.ev = h.ev, .slot = s, .offset = h.offset};
+    }
+}
+
+/* [L] Move partition N's queued messages into the batch being built in merge order: the
+ * earliest occurred_at among its lanes' heads next, waiting while a lane that is not at its
+ * log end has nothing queued (its next message may be earlier). So each partition's events
+ * reach the batches, and its clock, in one order, the order casewatch-dryrun applies them in,
+ * whatever librdkafka fetched when. Stops while the batch is full and cannot be committed
+ * yet (called again when a commit returns). */
+static void drain(cw_pipeline_t *p, int32_t partition)
+{
+    if (p->state != P_RUNNING || !p->building)
+        return;
+    int lane[CW_MAX_EVENT_TOPICS], n = 0;
+    for (int i = 0; i < p->nslots && n < CW_MAX_EVENT_TOPICS; i++) {
+        if (p->slots[i].partition != partition)
+            continue;
+        int k = n++;
+        for (; k > 0 && p->slots[lane[k - 1]].lane > p->slots[i].lane; k--)
+            lane[k] = lane[k - 1];
+        lane[k] = i;
+    }
+    int64_t head[CW_MAX_EVENT_TOPICS];
+    bool open[CW_MAX_EVENT_TOPICS];
+    bool released = false;
+    for (;;) {
+        if (batch_size(p->building) >= p->cfg->batch_max_events) {
+            maybe_flush(p);
+            if (!p->building || batch_size(p->building) >= p->cfg->batch_max_events)
+                break;
+        }
+        for (int k = 0; k < n; k++) {
+            const part_slot_t *sl = &p->slots[lane[k]];
+            if (slot_queued(sl)) {
+                const held_t *h = &sl->q[sl->qhead];
+                head[k] = h->dead ? CW_MERGE_NOW : h->ev.pb->occurred_at;
+                open[k] = false;
+            } else {
+                head[k] = CW_MERGE_EMPTY;
+                open[k] = !slot_caught_up(p, lane[k], sl->consumed);
+            }
+        }
+        int w = cw_merge_next(head, open, n);
+        if (w < 0)
+            break;
+        release(p, lane[w]);
+        released = true;
+    }
+    int cap = lane_cap(p);
+    for (int k = 0; k < n; k++) {
+        part_slot_t *sl = &p->slots[lane[k]];
+        if (sl->qpaused && slot_queued(sl) <= cap / 2) {
+            cw_consumer_pause_partition(p->consumer, sl->topic, sl->partition, false);
+            sl->qpaused = false;
+        }
+    }
+    if (released && p->building && p->building->touched)
+        arm_flush(p);
+}
+
+/* Every owned partition's drain() (each partition number once). */
+static void drain_all(cw_pipeline_t *p)
+{
+    for (int i = 0; i < p->nslots && p->state == P_RUNNING; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = p->slots[j].partition == p->slots[i].partition;
+        if (!seen)
+            drain(p, p->slots[i].partition);
+    }
+}
+
 static void on_message(void *arg, const rd_kafka_message_t *m)
 {
     cw_pipeline_t *p = arg;
@@ -952,47 +1141,28 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
         return;
     }
     slot->consumed = m->offset + 1;
-    batch_t *b = p->building;
-    b->part_next[s] = m->offset + 1;
-    b->touched = true;
-    if (!b->started_mono)
-        b->started_mono = cw_mono_ms();
     p->stats.consumed++;
 
     char reason[256];
-    cw_event_t ev = {0};
+    held_t *h = slot_push(slot);
+    h->offset = m->offset;
     cw_reject_t rej = cw_event_decode(m->payload, m->len, (size_t)p->cfg->max_message_bytes,
-                                      cw_now_ms(), &ev, reason, sizeof(reason));
-    if (rej == CW_REJECT_NONE && !partition_ok(p, &ev, m->partition, reason, sizeof(reason))) {
-        cw_event_fini(&ev);
+                                      cw_now_ms(), &h->ev, reason, sizeof(reason));
+    if (rej == CW_REJECT_NONE &&
+        !partition_ok(p, &h->ev, m->partition, reason, sizeof(reason))) {
+        cw_event_fini(&h->ev);
         rej = CW_REJECT_WRONG_PARTITION;
     }
     if (rej != CW_REJECT_NONE) {
-        add_dead_letter(p, b, m, rej, reason);
-    } else if (!batch_id_add(b, ev.pb->event_id)) {
-        p->stats.duplicates++; /* the same event twice in one batch */
-        cw_event_fini(&ev);
-    } else {
-        if (b->nev == b->capev) {
-            b->capev = b->capev ? b->capev * 2 : 256;
-            b->evs = cw_realloc(b->evs, sizeof(batch_ev_t) * (size_t)b->capev);
-        }
-        b->evs[b->nev++] = (batch_ev_t){.ev = ev, .slot = s, .offset = m->offset};
+        memset(&h->ev, 0, sizeof(h->ev));
+        h->dead = true;
+        dead_letter_from(&h->dl, m, rej, reason);
     }
-
-    if (batch_size(b) >= p->cfg->batch_max_events) {
-        maybe_flush(p);
-        if (p->building && batch_size(p->building) >= p->cfg->batch_max_events)
-            cw_consumer_hold(p->consumer, true); /* back-pressure until the commit returns */
-    } else {
-        if (p->cfg->batch_max_wait_ms == 0) {
-            event_active(p->ev_flush_now, 0, 0);
-        } else if (!evtimer_pending(p->ev_batch_timer, NULL)) {
-            struct timeval tv = {p->cfg->batch_max_wait_ms / 1000,
-                                 (p->cfg->batch_max_wait_ms % 1000) * 1000};
-            evtimer_add(p->ev_batch_timer, &tv);
-        }
+    if (!slot->qpaused && slot_queued(slot) >= lane_cap(p)) {
+        cw_consumer_pause_partition(p->consumer, slot->topic, slot->partition, true);
+        slot->qpaused = true;
     }
+    drain(p, slot->partition);
 }
 
 /* ------------------------------------------------------------------ committing */
@@ -1319,6 +1489,7 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
          cw_mono_ms() - p->building->started_mono >= p->cfg->batch_max_wait_ms))
         maybe_flush(p);
     cw_consumer_hold(p->consumer, false);
+    drain_all(p);
 }
 
 static void events_result(void *arg, const PGresult *res)
@@ -1569,43 +1740,33 @@ static cw_deadlines_t *pheap(void *arg, int32_t partition)
     return p->pheap[partition];
 }
 
-/* A slot's stream time for the clock and the lateness test: the newest occurred_at applied
- * from it; on the wall clock, the time now while it is caught up (what arrives now happens
- * now). 0 = nothing yet. */
-static int64_t slot_time(const cw_pipeline_t *p, const part_slot_t *s, int64_t wall)
-{
-    if (!p->cfg->event_clock && s->live)
-        return wall;
-    return s->max_occurred;
-}
-
-/* Partition N's clock: the time every input topic's partition N has reached (the minimum of
- * their stream times; a caught-up topic-partition that never delivered an event does not hold
- * it back), less the lateness. It depends only on what was applied from each topic-partition,
- * never on batch boundaries. live: every one of them is caught up. */
+/* Partition N's clock ([L]), as Kafka Streams keeps a task's stream time: the newest
+ * occurred_at applied from any of its topic-partitions (they are applied in merge order,
+ * drain(), so this is a function of the log, never of batch or fetch boundaries), less the
+ * lateness. On the wall clock: the time now once every one of its topic-partitions is caught
+ * up (what arrives now happens now); while it catches up, its stream time, so a backlog after
+ * an outage replays as the same history it would have made live. live: all caught up. */
 static void pclock(void *arg, int32_t partition, cw_eval_time_t *out)
 {
     cw_pipeline_t *p = arg;
-    int64_t wall = cw_now_ms(), lo = INT64_MAX;
+    int64_t stream = 0;
     bool live = true, any = false;
     for (int i = 0; i < p->nslots; i++) {
         const part_slot_t *s = &p->slots[i];
         if (s->partition != partition)
             continue;
-        live &= s->live;
-        int64_t t = slot_time(p, s, wall);
-        if (!t && s->live)
-            continue; /* an empty topic-partition holds nothing back */
         any = true;
-        if (t < lo)
-            lo = t;
+        live &= s->live;
+        if (s->max_occurred > stream)
+            stream = s->max_occurred;
     }
-    if (!any)
-        lo = p->cfg->event_clock ? 0 : wall;
-    out->now = lo > 0 ? lo - lateness(p) : 0;
-    if (out->now < 0)
-        out->now = 0;
+    live &= any;
     out->live = live;
+    if (!p->cfg->event_clock && live) {
+        out->now = cw_now_ms();
+        return;
+    }
+    out->now = stream > lateness(p) ? stream - lateness(p) : 0;
 }
 
 /* Whether slot i is caught up once it has applied up to next (its log end from librdkafka's
@@ -2134,13 +2295,13 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     for (int i = 0; i < p->nslots && i < b->nslots; i++)
         p->slots[i].live =
             slot_caught_up(p, i, b->part_next[i] >= 0 ? b->part_next[i] : p->slots[i].applied);
-    int64_t wall = cw_now_ms();
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new)
             continue;
         const Casewatch__V1__Event *e = b->evs[i].ev.pb;
         part_slot_t *slot = &p->slots[b->evs[i].slot];
-        int64_t before = slot_time(p, slot, wall);
+        cw_eval_time_t before;
+        pclock(p, slot->partition, &before);
         tick_partition(p, slot->partition);
         cw_case_t *c = cw_casebook_apply(p->book, &b->evs[i].ev, slot->partition, p->agg,
                                          on_anomaly, b);
@@ -2149,8 +2310,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
             cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset);
-            cw_eval_time_t t = {.occurred_ms = e->occurred_at,
-                                .seen_ms = before > 0 ? before - lateness(p) : 0};
+            cw_eval_time_t t = {.occurred_ms = e->occurred_at, .seen_ms = before.now};
             evaluate_timed(p, c->hash, &t, &cause);
         } else { /* an area's prioritisation changed: its cases' rules may have too */
             evaluate_all(p);
@@ -2240,6 +2400,7 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         (batch_size(p->building) >= p->cfg->batch_max_events ||
          cw_mono_ms() - p->building->started_mono >= p->cfg->batch_max_wait_ms))
         maybe_flush(p);
+    drain_all(p); /* a full batch may have gone: what waited may follow */
 }
 
 static void maybe_flush(cw_pipeline_t *p)
@@ -2487,8 +2648,10 @@ static void refresh_acks_and_silences(cw_pipeline_t *p)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cw_pipeline_t *p = arg;
+    /* a lane waiting for another to be read may be free to go: its log end is known now */
+    drain_all(p);
     /* the wall clock passes deadlines with no event needed; the event clock moves with the
-     * events, and catches up to the newest once every partition has gone quiet */
+     * events */
     if (p->state != P_RUNNING || p->inflight)
         return;
     for (int i = 0; i < p->nslots; i++)
@@ -2929,6 +3092,7 @@ static void on_kafka_stats(void *arg, const char *json, size_t len)
     }
     if (changed)
         topology_update(p, "partition counts from the brokers' metadata");
+    drain_all(p); /* log ends are known now: a lane may be caught up */
 }
 
 cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, char *errstr,

@@ -48,6 +48,7 @@ typedef struct cw_config {
     char *pg_conninfo; /**< libpq conninfo string (may hold sslmode etc.) */
 
     /* [topics] */
+#define CW_MAX_EVENT_TOPICS 16 /**< a partition's lanes, merged by occurred_at ([L]) */
     char **event_topics; /**< co-partitioned input topics, keyed by case_id */
     int n_event_topics;
     char *dead_letter_topic;

@@ -51,6 +51,11 @@ CW_WUR cw_err_t cw_consumer_assign(cw_consumer_t *c, const rd_kafka_topic_partit
 CW_WUR cw_err_t cw_consumer_unassign(cw_consumer_t *c);
 /** @brief Pause or resume fetching of every assigned partition (back-pressure). */
 void cw_consumer_pause(cw_consumer_t *c, bool pause);
+/** @brief Pause or resume fetching of one partition (a lane read far ahead of the others
+ * of its partition number: [L]); what librdkafka had queued for it may be dropped and is
+ * fetched again from the position after the last message handed over. */
+void cw_consumer_pause_partition(cw_consumer_t *c, const char *topic, int32_t partition,
+                                 bool pause);
 /**
  * @brief Back-pressure: while held, messages stay in librdkafka's local queue (fetched, not
  * dropped) and are not handed over; releasing delivers them. Unlike pause, nothing is thrown
