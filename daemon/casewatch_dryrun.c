@@ -333,11 +333,14 @@ int main(int argc, char **argv)
             dt.stream[pn] = ev.pb->occurred_at;
         cw_cause_t cause = {ev.pb->event_id, "log", pn, (int64_t)applied};
         if (c) {
-            cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied);
+            cw_casebook_set_last_event(book, c, ev.pb->event_id, "log", (int64_t)applied,
+                                       before.now);
             cw_eval_time_t t = {.occurred_ms = ev.pb->occurred_at, .seen_ms = before.now};
             cw_watch_evaluate_timed(&w, c->hash, &t, &cause);
         } else {
-            cw_watch_evaluate_all(&w, 0);
+            uint32_t area = cw_casebook_event_area(book, &ev);
+            if (area)
+                cw_watch_evaluate_area(&w, area, &cause, ev.pb->occurred_at);
         }
         print_transitions(alerts, rules, json, counts);
         cw_event_fini(&ev);

@@ -464,6 +464,9 @@ typedef struct eval {
     int64_t seen;    /* its topic-partition's stream time before it, less the lateness (0 =
                       * none): an obligation due by then counts as fired when it is met */
     bool live;       /* the case's partition is caught up: reminders may go out */
+    bool after_fact; /* cw_eval_time_t.after_fact */
+    const cw_cause_t *alloc_cause; /* the case's first allocation event (NULL: none known) */
+    int64_t alloc_clock;           /* its partition's clock when it was applied */
     uint64_t origin; /* the occurrence of the case (its latest reopening) */
     const cw_cause_t *cause;
     const cw_alert_t *proto;
@@ -561,8 +564,28 @@ static cw_alert_t *alert_fire(cw_alerts_t *a, const cw_rules_t *r, const cw_obli
 /* Apply one obligation to its (possibly absent) alert; returns the next interesting time.
  * pending_at: when the alert is pending (case rules: lead_days before the due time; area and
  * worker conditions: from when the condition holds). */
+static int64_t apply_obligation_now(cw_alerts_t *a, const cw_rules_t *r,
+                                    const cw_obligation_t *o, const char *key,
+                                    int64_t pending_at, const eval_t *e);
+
+/* An obligation that stops applying at a time the case's clock has not reached (an area's
+ * prioritisation period that ends later, by event time) still applies until the clock gets
+ * there: where the area's partition is does not matter. */
 static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_obligation_t *o,
                                 const char *key, int64_t pending_at, const eval_t *e)
+{
+    if (o->ended && o->met_ms > e->now) {
+        cw_obligation_t open = *o;
+        open.met_ms = 0;
+        open.ended = false;
+        return min64(apply_obligation_now(a, r, &open, key, pending_at, e), o->met_ms);
+    }
+    return apply_obligation_now(a, r, o, key, pending_at, e);
+}
+
+static int64_t apply_obligation_now(cw_alerts_t *a, const cw_rules_t *r,
+                                    const cw_obligation_t *o, const char *key,
+                                    int64_t pending_at, const eval_t *e)
 {
     cw_alert_t *x = cw_alerts_find(a, key);
     int64_t now = e->now;
@@ -573,13 +596,28 @@ static int64_t apply_obligation(cw_alerts_t *a, const cw_rules_t *r, const cw_ob
          * ended occurrences to tell. Until it does, a pending alert met late resolves
          * met_late unannounced; the per-event clock fires most due times before their
          * meeting events in a catch-up anyway. */
+        int res = o->ended ? CW_RES_NO_LONGER_APPLIES
+                  : o->met_ms > o->due_ms ? CW_RES_MET_LATE
+                                          : CW_RES_MET;
         if (x) {
             /* by the facts: late is met after the due time, whether or not the clock had
              * fired it by then; at the time it was met, whenever that arrives */
             if (e->closed && cw_rules_met_by_close(o->rule) && o->met_ms == e->close_ms)
                 x->close_outcome = e->outcome;
-            resolve(a, r, x, o->met_ms > o->due_ms ? CW_RES_MET_LATE : CW_RES_MET, o->met_ms,
-                    e);
+            resolve(a, r, x, res, o->met_ms, e);
+        } else if (e->after_fact && o->begun_ms && o->begun_ms == e->ev_at &&
+                   o->met_by_alloc && e->alloc_cause && e->alloc_clock >= o->due_ms) {
+            /* [L] the obligation itself is news (an area's prioritisation applied after the
+             * case's partition had passed it): what the facts say happened is recorded, the
+             * firing at its due time and the meeting (by its own event) after it, as history,
+             * when the case's clock had passed the due time before the allocation came (as
+             * it would have fired had the area been applied first). Only the evaluation of
+             * the event that began it does this: once per fact. */
+            x = alert_fire(a, r, o, key, pending_at, e, NULL, true);
+            eval_t by = *e;
+            by.cause = e->alloc_cause;
+            resolve(a, r, x, res, o->met_ms, &by);
+            a->tr[a->ntr - 1].historic = true;
         }
         return INT64_MAX;
     }
@@ -674,10 +712,15 @@ int64_t cw_alerts_evaluate_timed(cw_alerts_t *a, const cw_rules_t *r, const cw_c
      * the last applied when the clock got there depends on how events arrived */
     if (!cause)
         occurred_ms = 0;
+    cw_cause_t alloc = {c->alloc_event_id, cw_casebook_str(cb, c->alloc_topic), c->partition,
+                        c->alloc_offset};
     eval_t e = {.now = now,
                 .ev_at = occurred_ms > 0 ? occurred_ms : 0,
                 .seen = cause && t->seen_ms > 0 ? t->seen_ms : 0,
                 .live = t->live,
+                .after_fact = t->after_fact,
+                .alloc_cause = c->alloc_event_id ? &alloc : NULL,
+                .alloc_clock = c->alloc_clock_ms,
                 .origin = c->reopen_stamp.ms ? c->reopen_stamp.hash : 0,
                 .cause = cause,
                 .proto = &proto,

@@ -227,8 +227,16 @@ cw_casebook_t *cw_casebook_new(void)
 }
 
 void cw_casebook_set_last_event(cw_casebook_t *cb, cw_case_t *c, const char *event_id,
-                                const char *topic, int64_t offset)
+                                const char *topic, int64_t offset, int64_t clock_ms)
 {
+    if (c->alloc_cause_due) {
+        free(c->alloc_event_id);
+        c->alloc_event_id = cw_strdup(event_id);
+        c->alloc_topic = cw_casebook_intern(cb, topic);
+        c->alloc_offset = offset;
+        c->alloc_clock_ms = clock_ms;
+        c->alloc_cause_due = false;
+    }
     if (!c->last_event_id || strcmp(c->last_event_id, event_id)) {
         free(c->last_event_id);
         c->last_event_id = cw_strdup(event_id);
@@ -240,6 +248,7 @@ void cw_casebook_set_last_event(cw_casebook_t *cb, cw_case_t *c, const char *eve
 static void case_free(cw_case_t *c)
 {
     free(c->last_event_id);
+    free(c->alloc_event_id);
     for (int i = 0; i < c->nchildren; i++)
         free(c->children[i].child_id);
     for (int i = 0; i < c->nreports; i++)
@@ -269,8 +278,10 @@ void cw_casebook_destroy(cw_casebook_t *cb)
         free(cb->in.strs[i]);
     free(cb->in.strs);
     free(cb->in.slots);
-    for (size_t i = 0; i < cb->nareas; i++)
+    for (size_t i = 0; i < cb->nareas; i++) {
+        free(cb->areas[i]->changes);
         free(cb->areas[i]);
+    }
     free(cb->areas);
     free(cb->dirty_areas);
     free(cb);
@@ -427,8 +438,10 @@ void cw_casebook_clear(cw_casebook_t *cb)
     cw_casebook_clear_dirty(cb);
     /* areas may hold uncommitted changes too: they are reloaded with the partitions */
     cb->ndirty_areas = 0;
-    for (size_t i = 0; i < cb->nareas; i++)
+    for (size_t i = 0; i < cb->nareas; i++) {
+        free(cb->areas[i]->changes);
         free(cb->areas[i]);
+    }
     cb->nareas = 0;
     for (size_t i = 0; i < cb->cap; i++) {
         if (cb->slots[i]) {
@@ -460,6 +473,40 @@ cw_area_t *const *cw_casebook_areas(const cw_casebook_t *cb, size_t *n)
 {
     *n = cb->nareas;
     return cb->areas;
+}
+
+uint32_t cw_casebook_event_area(cw_casebook_t *cb, const cw_event_t *ev)
+{
+    const Casewatch__V1__Event *e = ev->pb;
+    if (e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED)
+        return cw_casebook_intern(cb, e->prioritisation_activated->court_area);
+    if (e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_DEACTIVATED)
+        return cw_casebook_intern(cb, e->prioritisation_deactivated->court_area);
+    return 0;
+}
+
+void cw_area_add_change(cw_area_t *a, int64_t ms, uint64_t hash, bool on)
+{
+    uint32_t k = a->nchanges;
+    while (k > 0 && (a->changes[k - 1].ms > ms ||
+                     (a->changes[k - 1].ms == ms && a->changes[k - 1].hash > hash)))
+        k--;
+    if (k > 0 && a->changes[k - 1].ms == ms && a->changes[k - 1].hash == hash)
+        return; /* held */
+    if (a->nchanges == CW_PRIO_CHANGES_MAX) {
+        if (k == 0)
+            return; /* older than everything kept */
+        memmove(a->changes, a->changes + 1, sizeof(*a->changes) * (size_t)(a->nchanges - 1));
+        a->nchanges--;
+        k--;
+    }
+    if (a->nchanges == a->capchanges) {
+        a->capchanges = a->capchanges ? a->capchanges * 2 : 4;
+        a->changes = cw_realloc(a->changes, sizeof(*a->changes) * a->capchanges);
+    }
+    memmove(a->changes + k + 1, a->changes + k, sizeof(*a->changes) * (size_t)(a->nchanges - k));
+    a->changes[k] = (cw_prio_change_t){ms, hash, on};
+    a->nchanges++;
 }
 
 static void area_dirty(cw_casebook_t *cb, cw_area_t *a)
@@ -765,8 +812,10 @@ static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1
     bool to_worker = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER;
     bool to_team = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM;
     bool to_duty = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_DUTY;
-    if (to_worker || to_team)
-        set_min(&c->first_alloc_ms, t);
+    if ((to_worker || to_team) && (!c->first_alloc_ms || t < c->first_alloc_ms)) {
+        c->first_alloc_ms = t;
+        c->alloc_cause_due = true;
+    }
     /* a return to duty after allocation, and the allocation that ends it */
     if (to_duty && c->first_alloc_ms && t > c->first_alloc_ms)
         set_max(&c->reduty_ms, t);
@@ -824,6 +873,8 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
         const char *name = on ? e->prioritisation_activated->court_area
                               : e->prioritisation_deactivated->court_area;
         cw_area_t *ar = cw_casebook_area(cb, cw_casebook_intern(cb, name));
+        cw_area_add_change(ar, t, h, on);
+        area_dirty(cb, ar);
         if (newer(t, h, ar->stamp)) {
             if (ar->prioritised != on || !ar->stamp.ms)
                 ar->since_ms = t;
@@ -1083,6 +1134,10 @@ uint8_t *cw_casebook_pack(const cw_casebook_t *cb, const cw_case_t *c, size_t *l
     st.last_event_id = c->last_event_id ? c->last_event_id : "";
     st.last_topic = (char *)cw_casebook_str(cb, c->last_topic);
     st.last_offset = c->last_offset;
+    st.alloc_event_id = c->alloc_event_id ? c->alloc_event_id : "";
+    st.alloc_topic = (char *)cw_casebook_str(cb, c->alloc_topic);
+    st.alloc_offset = c->alloc_offset;
+    st.alloc_clock_ms = c->alloc_clock_ms;
 
     Casewatch__V1__ChildState *ch = cw_calloc(c->nchildren + 1u, sizeof(*ch));
     Casewatch__V1__ChildState **chp = cw_calloc(c->nchildren + 1u, sizeof(*chp));
@@ -1192,6 +1247,7 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
         uint64_t hash = c->hash;
         bool dirty = c->dirty;
         free(c->last_event_id);
+        free(c->alloc_event_id);
         memset(c, 0, sizeof(*c));
         c->case_id = id;
         c->hash = hash;
@@ -1232,6 +1288,11 @@ cw_case_t *cw_casebook_load(cw_casebook_t *cb, const char *case_id, int32_t part
     c->last_event_id = *st->last_event_id ? cw_strdup(st->last_event_id) : NULL;
     c->last_topic = cw_casebook_intern(cb, st->last_topic);
     c->last_offset = st->last_offset;
+    free(c->alloc_event_id);
+    c->alloc_event_id = *st->alloc_event_id ? cw_strdup(st->alloc_event_id) : NULL;
+    c->alloc_topic = cw_casebook_intern(cb, st->alloc_topic);
+    c->alloc_offset = st->alloc_offset;
+    c->alloc_clock_ms = st->alloc_clock_ms;
     if (st->n_children) {
         c->children = cw_calloc(st->n_children, sizeof(cw_child_t));
         for (size_t i = 0; i < st->n_children; i++) {

@@ -28,6 +28,12 @@ const char *cw_err_str(cw_err_t err)
     return "unknown error";
 }
 
+void cw_assert_fail(const char *expr, const char *file, int line, const char *func)
+{
+    fprintf(stderr, "casewatch: %s:%d: %s: invariant failed: %s\n", file, line, func, expr);
+    abort();
+}
+
 static void oom(size_t n)
 {
     fprintf(stderr, "casewatch: out of memory allocating %zu bytes\n", n);

@@ -106,6 +106,11 @@ typedef struct part_slot {
     int lane;     /* its topic's index in cfg->event_topics: the merge's lane order */
 } part_slot_t;
 
+typedef struct part_lanes {
+    int n;
+    int slot[CW_MAX_EVENT_TOPICS];
+} part_lanes_t;
+
 /* identifies an output in flight: a dead letter (topic/partition/offset) or an alert */
 enum { REF_DEAD_LETTER = 1, REF_ALERT = 2 };
 typedef struct dl_ref {
@@ -185,6 +190,10 @@ struct cw_pipeline {
     pstate_t state;
     part_slot_t *slots;
     int nslots;
+    /* [L] a partition number's slots (one per input topic), in lane order: built at
+     * assignment, so per-message lookups do not walk every slot */
+    part_lanes_t *lanes;
+    int nlanes; /* partition numbers covered: max owned partition + 1 */
     uint64_t gen;     /* bumped by every assignment change: stale loads are ignored */
     bool need_load;   /* owned partitions must be (re)loaded before consuming */
     bool load_inflight;
@@ -277,6 +286,7 @@ static void member_rules(cw_pipeline_t *p, const char *group_hash, const char *b
 static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n);
 static void check_stop(cw_pipeline_t *p);
 static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next);
+static int64_t slot_log_end(cw_pipeline_t *p, int i);
 
 static void set_state(cw_pipeline_t *p, pstate_t s)
 {
@@ -496,14 +506,44 @@ static void slots_free(cw_pipeline_t *p)
     free(p->slots);
     p->slots = NULL;
     p->nslots = 0;
+    free(p->lanes);
+    p->lanes = NULL;
+    p->nlanes = 0;
     p->stats.partitions_owned = 0;
+}
+
+/* Partition N's slots in lane order (NULL if none is owned). */
+static const part_lanes_t *lanes_of(const cw_pipeline_t *p, int32_t partition)
+{
+    if (partition < 0 || partition >= p->nlanes || !p->lanes[partition].n)
+        return NULL;
+    return &p->lanes[partition];
+}
+
+static void lanes_build(cw_pipeline_t *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i].partition + 1 > n)
+            n = p->slots[i].partition + 1;
+    p->lanes = cw_calloc((size_t)(n ? n : 1), sizeof(part_lanes_t));
+    p->nlanes = n;
+    for (int i = 0; i < p->nslots; i++) {
+        part_lanes_t *l = &p->lanes[p->slots[i].partition];
+        CW_ASSERT(l->n < CW_MAX_EVENT_TOPICS);
+        int k = l->n++;
+        for (; k > 0 && p->slots[l->slot[k - 1]].lane > p->slots[i].lane; k--)
+            l->slot[k] = l->slot[k - 1];
+        l->slot[k] = i;
+    }
 }
 
 static int slot_find(const cw_pipeline_t *p, const char *topic, int32_t partition)
 {
-    for (int i = 0; i < p->nslots; i++)
-        if (p->slots[i].partition == partition && !strcmp(p->slots[i].topic, topic))
-            return i;
+    const part_lanes_t *l = lanes_of(p, partition);
+    for (int k = 0; l && k < l->n; k++)
+        if (!strcmp(p->slots[l->slot[k]].topic, topic))
+            return l->slot[k];
     return -1;
 }
 
@@ -613,10 +653,26 @@ static void load_areas_result(void *arg, const PGresult *res)
         cw_area_t *a = cw_casebook_area(p->book, cw_casebook_intern(p->book, PQgetvalue(res, r, 0)));
         cw_stamp_t st = {parse_i64(PQgetvalue(res, r, 3)),
                          strtoull(PQgetvalue(res, r, 4), NULL, 10)};
+        bool on = PQgetvalue(res, r, 1)[0] == 't';
         if (st.ms > a->stamp.ms || (st.ms == a->stamp.ms && st.hash >= a->stamp.hash)) {
-            a->prioritised = PQgetvalue(res, r, 1)[0] == 't';
+            a->prioritised = on;
             a->since_ms = parse_i64(PQgetvalue(res, r, 2));
             a->stamp = st;
+        }
+        /* its changes by event time (010_area_periods.sql); a row from before holds only
+         * its latest */
+        const char *ms = PQgetvalue(res, r, 5), *hs = PQgetvalue(res, r, 6),
+                   *os = PQgetvalue(res, r, 7);
+        if (!*ms)
+            cw_area_add_change(a, st.ms, st.hash, on);
+        while (*ms && *hs && *os) {
+            char *end;
+            int64_t t = strtoll(ms, &end, 10);
+            ms = *end == ',' ? end + 1 : end;
+            uint64_t h = strtoull(hs, &end, 10);
+            hs = *end == ',' ? end + 1 : end;
+            cw_area_add_change(a, t, h, *os == 't');
+            os = strchr(os, ',') ? strchr(os, ',') + 1 : "";
         }
     }
 }
@@ -746,7 +802,8 @@ static const char SQL_ALERTS_READ[] =
     " AND (kpartition = ANY($1::int[]) OR kpartition = -1)";
 static const char SQL_AREAS_READ[] =
     "SELECT court_area, prioritised, (extract(epoch FROM since) * 1000)::bigint, stamp_ms,"
-    " stamp_hash FROM areas";
+    " stamp_hash, array_to_string(change_ms, ','), array_to_string(change_hash, ','),"
+    " array_to_string(change_on, ',') FROM areas";
 
 static const char SQL_TOPICS_RECORD[] =
     "INSERT INTO kafka_topics (topic, partitions) "
@@ -898,6 +955,7 @@ static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
         p->slots[i].lane = topic_index(p, parts->elems[i].topic);
     }
     p->nslots = parts->cnt;
+    lanes_build(p);
     p->stats.partitions_owned = parts->cnt;
     batch_free(p->building);
     p->building = batch_new(p->nslots);
@@ -1068,15 +1126,10 @@ static void drain(cw_pipeline_t *p, int32_t partition)
 {
     if (p->state != P_RUNNING || !p->building)
         return;
-    int lane[CW_MAX_EVENT_TOPICS], n = 0;
-    for (int i = 0; i < p->nslots && n < CW_MAX_EVENT_TOPICS; i++) {
-        if (p->slots[i].partition != partition)
-            continue;
-        int k = n++;
-        for (; k > 0 && p->slots[lane[k - 1]].lane > p->slots[i].lane; k--)
-            lane[k] = lane[k - 1];
-        lane[k] = i;
-    }
+    const part_lanes_t *pl = lanes_of(p, partition);
+    if (!pl)
+        return;
+    const int *lane = pl->slot, n = pl->n;
     int64_t head[CW_MAX_EVENT_TOPICS];
     bool open[CW_MAX_EVENT_TOPICS];
     bool released = false;
@@ -1118,13 +1171,9 @@ static void drain(cw_pipeline_t *p, int32_t partition)
 /* Every owned partition's drain() (each partition number once). */
 static void drain_all(cw_pipeline_t *p)
 {
-    for (int i = 0; i < p->nslots && p->state == P_RUNNING; i++) {
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = p->slots[j].partition == p->slots[i].partition;
-        if (!seen)
-            drain(p, p->slots[i].partition);
-    }
+    for (int32_t part = 0; part < p->nlanes && p->state == P_RUNNING; part++)
+        if (lanes_of(p, part))
+            drain(p, part);
 }
 
 static void on_message(void *arg, const rd_kafka_message_t *m)
@@ -1223,6 +1272,9 @@ static const char SQL_AREAS_UPSERT[] =
     " since = excluded.since, stamp_ms = excluded.stamp_ms, stamp_hash = excluded.stamp_hash,"
     " updated_at = now() "
     "WHERE (excluded.stamp_ms, excluded.stamp_hash) > (a.stamp_ms, a.stamp_hash)";
+static const char SQL_AREA_CHANGES_SET[] =
+    "UPDATE areas SET change_ms = $2::bigint[], change_hash = $3::numeric[],"
+    " change_on = $4::boolean[] WHERE court_area = $1";
 static const char SQL_ANOMALIES_INSERT[] =
     "INSERT INTO anomalies (event_id, case_id, kind, detail, occurred_at) "
     "SELECT e, c, k, d, cw_ms(t) FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
@@ -1658,6 +1710,25 @@ static void add_areas_stmt(cw_pipeline_t *p, cw_store_job_t *job)
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgarray_finish(&a[i]);
     cw_store_job_addp(job, SQL_AREAS_UPSERT, 5, v, NULL);
+    /* and each one's changes, whole (rare: an area event) */
+    for (size_t i = 0; i < n; i++) {
+        cw_pgarray_t c[3];
+        for (int k = 0; k < 3; k++)
+            cw_pgarray_init(&c[k]);
+        for (uint32_t k = 0; k < areas[i]->nchanges; k++) {
+            const cw_prio_change_t *ch = &areas[i]->changes[k];
+            char hash[24];
+            snprintf(hash, sizeof(hash), "%llu", (unsigned long long)ch->hash);
+            cw_pgarray_add_int(&c[0], ch->ms);
+            cw_pgarray_add_text(&c[1], hash);
+            cw_pgarray_add_text(&c[2], ch->on ? "t" : "f");
+        }
+        cw_store_job_addp(job, SQL_AREA_CHANGES_SET, 4,
+                          (char *[]){cw_strdup(cw_casebook_str(p->book, areas[i]->name)),
+                                     cw_pgarray_finish(&c[0]), cw_pgarray_finish(&c[1]),
+                                     cw_pgarray_finish(&c[2])},
+                          NULL);
+    }
 }
 
 static void add_anomalies_stmt(batch_t *b, cw_store_job_t *job)
@@ -1751,10 +1822,9 @@ static void pclock(void *arg, int32_t partition, cw_eval_time_t *out)
     cw_pipeline_t *p = arg;
     int64_t stream = 0;
     bool live = true, any = false;
-    for (int i = 0; i < p->nslots; i++) {
-        const part_slot_t *s = &p->slots[i];
-        if (s->partition != partition)
-            continue;
+    const part_lanes_t *pl = lanes_of(p, partition);
+    for (int k = 0; pl && k < pl->n; k++) {
+        const part_slot_t *s = &p->slots[pl->slot[k]];
         any = true;
         live &= s->live;
         if (s->max_occurred > stream)
@@ -1781,6 +1851,15 @@ static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next)
     if (next < 0) /* nothing stored yet: it starts at the log start */
         next = low > 0 ? low : 0;
     return high >= 0 && next >= high;
+}
+
+/* Slot i's log end (next offset to be written), -1 if not known yet. */
+static int64_t slot_log_end(cw_pipeline_t *p, int i)
+{
+    int64_t low = -1, high = -1;
+    rd_kafka_get_watermark_offsets(cw_consumer_handle(p->consumer), p->slots[i].topic,
+                                   p->slots[i].partition, &low, &high);
+    return high >= 0 ? high : p->slots[i].high;
 }
 
 static cw_watch_t watch_of(cw_pipeline_t *p)
@@ -1820,13 +1899,9 @@ static size_t tick(cw_pipeline_t *p, int64_t now)
 {
     (void)now;
     size_t n = 0;
-    for (int i = 0; i < p->nslots; i++) {
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = p->slots[j].partition == p->slots[i].partition;
-        if (!seen)
-            n += tick_partition(p, p->slots[i].partition);
-    }
+    for (int32_t part = 0; part < p->nlanes; part++)
+        if (lanes_of(p, part))
+            n += tick_partition(p, part);
     return n;
 }
 
@@ -2292,14 +2367,19 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
      * with its partition's clock, its own time and its topic-partition's stream time before
      * it (an event late for an obligation makes it count as fired). Whether a slot is live
      * (caught up) is judged by where this batch leaves it. */
-    for (int i = 0; i < p->nslots && i < b->nslots; i++)
-        p->slots[i].live =
-            slot_caught_up(p, i, b->part_next[i] >= 0 ? b->part_next[i] : p->slots[i].applied);
+    int64_t *end = cw_malloc(sizeof(int64_t) * (size_t)(p->nslots ? p->nslots : 1));
+    for (int i = 0; i < p->nslots; i++) {
+        end[i] = slot_log_end(p, i);
+        p->slots[i].live = slot_caught_up(p, i, p->slots[i].applied);
+    }
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new)
             continue;
         const Casewatch__V1__Event *e = b->evs[i].ev.pb;
         part_slot_t *slot = &p->slots[b->evs[i].slot];
+        /* live per event: the last message of its log is live, the backlog before it is not,
+         * however many of them one batch holds */
+        slot->live = end[b->evs[i].slot] >= 0 && b->evs[i].offset + 1 >= end[b->evs[i].slot];
         cw_eval_time_t before;
         pclock(p, slot->partition, &before);
         tick_partition(p, slot->partition);
@@ -2309,11 +2389,17 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
             slot->max_occurred = e->occurred_at;
         cw_cause_t cause = {e->event_id, slot->topic, slot->partition, b->evs[i].offset};
         if (c) {
-            cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset);
+            cw_casebook_set_last_event(p->book, c, e->event_id, slot->topic, b->evs[i].offset,
+                                       before.now);
             cw_eval_time_t t = {.occurred_ms = e->occurred_at, .seen_ms = before.now};
             evaluate_timed(p, c->hash, &t, &cause);
-        } else { /* an area's prioritisation changed: its cases' rules may have too */
-            evaluate_all(p);
+        } else if (p->rules_agree) {
+            /* an area's prioritisation changed: its cases' rules may have too */
+            uint32_t area = cw_casebook_event_area(p->book, &b->evs[i].ev);
+            if (area) {
+                cw_watch_t w = watch_of(p);
+                cw_watch_evaluate_area(&w, area, &cause, e->occurred_at);
+            }
         }
     }
     /* the batch is applied: its partitions' positions move, and with them the event clock;
@@ -2325,6 +2411,9 @@ static void commit1_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     for (int i = 0; i < b->nslots && i < p->nslots; i++)
         if (b->part_next[i] >= 0)
             p->slots[i].applied = b->part_next[i];
+    for (int i = 0; i < p->nslots; i++)
+        p->slots[i].live = slot_caught_up(p, i, p->slots[i].applied);
+    free(end);
     if (p->cfg->event_clock)
         advance_event_clock(p);
     tick(p, 0);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DAY CW_MS_PER_DAY
 #define WEEK (7 * CW_MS_PER_DAY)
@@ -298,6 +299,9 @@ static void add(obl_buf_t *b, int rule, const char *subject, int64_t armed, int6
         o->rule = (uint8_t)rule;
         snprintf(o->subject, sizeof(o->subject), "%s", subject);
         o->armed_ms = armed;
+        o->ended = false;
+        o->met_by_alloc = false;
+        o->begun_ms = 0;
         o->due_ms = due;
         o->met_ms = met;
         o->value = value;
@@ -322,6 +326,41 @@ static int64_t threshold_ms(const cw_rule_t *rule, uint32_t area)
 }
 
 #define ON(id) (r->rule[id].enabled)
+
+static void welfare_periods(obl_buf_t *b, const cw_case_t *c, const cw_workdays_t *wd,
+                            cw_area_prioritised_fn prio, void *arg, bool closed, int64_t close_ms)
+{
+    uint32_t n = 0;
+    const cw_prio_change_t *ch = prio(arg, c->area, &n);
+    int64_t case_due = workdays_due(
+        wd, c->start_ms, cw_rules_threshold(&b->r->rule[CW_RULE_WELFARE_UNALLOCATED], c->area));
+    for (uint32_t i = 0; i < n; i++) {
+        if (!ch[i].on || (i > 0 && ch[i - 1].on))
+            continue; /* not the start of a period */
+        int64_t from = ch[i].ms, end = 0;
+        for (uint32_t j = i + 1; j < n && !end; j++)
+            if (!ch[j].on)
+                end = ch[j].ms;
+        if ((end && end <= c->start_ms) || (c->first_alloc_ms && c->first_alloc_ms <= from) ||
+            (closed && close_ms <= from))
+            continue; /* over before the case began, allocated or closed before it began */
+        char subject[48];
+        time_t secs = (time_t)(from / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        size_t k = strftime(subject, sizeof(subject), "since-%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(subject + k, sizeof(subject) - k, ".%03dZ", (int)(from % 1000));
+        int64_t met = c->first_alloc_ms;
+        bool ends = end && (!met || met > end);
+        add(b, CW_RULE_WELFARE_UNALLOCATED, subject, c->start_ms > from ? c->start_ms : from,
+            case_due > from ? case_due : from, ends ? end : met, 0);
+        if (b->n <= b->max) {
+            b->out[b->n - 1].ended = ends;
+            b->out[b->n - 1].begun_ms = from;
+            b->out[b->n - 1].met_by_alloc = !ends && met;
+        }
+    }
+}
 
 size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case_t *c,
                      const cw_workdays_t *wd, cw_area_prioritised_fn prio, void *arg,
@@ -465,12 +504,12 @@ size_t cw_rules_case(const cw_rules_t *r, const cw_casebook_t *cb, const cw_case
             c->first_alloc_ms + threshold_ms(&r->rule[CW_RULE_NO_OVERSIGHT], area), met, 0);
     }
 
-    /* prioritisation: a welfare-at-risk case unallocated in a prioritised area */
-    if (c->welfare_at_risk && ON(CW_RULE_WELFARE_UNALLOCATED) && prio && prio(arg, area))
-        add(&b, CW_RULE_WELFARE_UNALLOCATED, "", c->start_ms,
-            workdays_due(wd, c->start_ms,
-                         cw_rules_threshold(&r->rule[CW_RULE_WELFARE_UNALLOCATED], area)),
-            c->first_alloc_ms, 0);
+    /* prioritisation: a welfare-at-risk case unallocated in a prioritised area, one obligation
+     * per period of the area's prioritisation (by event time, so which partition was applied
+     * first does not matter): due when the case's allocation was due or when the period began,
+     * whichever is later; met by the first allocation, or over unmet when the period ended */
+    if (c->welfare_at_risk && ON(CW_RULE_WELFARE_UNALLOCATED) && prio)
+        welfare_periods(&b, c, wd, prio, arg, closed, close_ms);
     (void)cb;
     return b.n;
 }

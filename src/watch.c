@@ -12,10 +12,11 @@ typedef struct eval_ctx {
     int32_t partition; /* of the (first) case evaluated, for its heap */
 } eval_ctx_t;
 
-bool cw_watch_area_prioritised(void *book, uint32_t area)
+const cw_prio_change_t *cw_watch_area_prioritised(void *book, uint32_t area, uint32_t *n)
 {
     const cw_area_t *a = cw_casebook_area_find(book, area);
-    return a && a->prioritised;
+    *n = a ? a->nchanges : 0;
+    return a ? a->changes : NULL;
 }
 
 static void evaluate_one(void *arg, cw_case_t *c)
@@ -26,6 +27,7 @@ static void evaluate_one(void *arg, cw_case_t *c)
         e->w->time->clock(e->w->time->arg, c->partition, &t);
         t.occurred_ms = e->t.occurred_ms;
         t.seen_ms = e->t.seen_ms;
+        t.after_fact = e->t.after_fact;
     }
     if (e->partition < 0)
         e->partition = c->partition;
@@ -96,6 +98,28 @@ void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now)
 {
     all_ctx_t a = {w, now};
     cw_casebook_foreach(w->book, evaluate_all_one, &a);
+}
+
+typedef struct area_ctx {
+    const cw_watch_t *w;
+    uint32_t area;
+    cw_eval_time_t t;
+    const cw_cause_t *cause;
+} area_ctx_t;
+
+static void evaluate_area_one(void *arg, cw_case_t *c)
+{
+    area_ctx_t *a = arg;
+    if (c->area == a->area)
+        evaluate_key(a->w, c->hash, &a->t, a->cause);
+}
+
+void cw_watch_evaluate_area(const cw_watch_t *w, uint32_t area, const cw_cause_t *cause,
+                            int64_t occurred_ms)
+{
+    area_ctx_t a = {w, area, {.occurred_ms = occurred_ms, .live = true, .after_fact = true},
+                    cause};
+    cw_casebook_foreach(w->book, evaluate_area_one, &a);
 }
 
 size_t cw_watch_tick_partition(const cw_watch_t *w, int32_t partition, size_t max)

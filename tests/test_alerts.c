@@ -283,7 +283,7 @@ static void test_watch_passes_the_events_time(void)
     put(&f, report_filed("c1", D(20) + 10 * HOUR, "r1"));
     cw_case_t *c = cw_casebook_find(f.cb, "c1");
     cw_cause_t cause = {.event_id = f.last_id, .topic = "log"};
-    cw_casebook_set_last_event(f.cb, c, f.last_id, "log", 7);
+    cw_casebook_set_last_event(f.cb, c, f.last_id, "log", 7, 0);
     cw_watch_evaluate_event(&w, c->hash, D(22), &cause, D(20) + 10 * HOUR);
     const cw_transition_t *t =
         last_to(&f, "domestic_abuse_not_assessed_at_report|c1|", CW_ALERT_FIRING);

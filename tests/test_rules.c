@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DAY CW_MS_PER_DAY
@@ -69,14 +70,23 @@ typedef struct fx {
     cw_rules_t *r;
     cw_workdays_t *wd;
     uint32_t prio_area; /* the one prioritised court area (interned), 0 = none */
+    const cw_prio_change_t *changes; /* its changes (NULL: prioritised since the epoch) */
+    uint32_t nchanges;
     int seq;            /* event id counter */
     char last_id[32];   /* id of the last event applied */
 } fx_t;
 
-static bool prio_fn(void *arg, uint32_t area)
+/* the one prioritised area: prioritised since the epoch (one period, never ended) */
+static const cw_prio_change_t *prio_fn(void *arg, uint32_t area, uint32_t *n)
 {
+    static const cw_prio_change_t always = {0, 1, true};
     const fx_t *f = arg;
-    return f->prio_area && area == f->prio_area;
+    *n = f->prio_area && area == f->prio_area;
+    if (*n && f->changes) {
+        *n = f->nchanges;
+        return f->changes;
+    }
+    return *n ? &always : NULL;
 }
 
 static void fx_init(fx_t *f)
@@ -413,7 +423,8 @@ static const rule_row_t rows[] = {
      D(21) - HOUR, OTHER_CLOSE},
     /* opened Thu 2024-03-28 in a prioritised area: Tue 2 Apr (1), Wed 3 (2) → end of Wed 3
      * April = Thu 2024-04-04 00:00 */
-    {CW_RULE_WELFARE_UNALLOCATED, "welfare_case_unallocated_in_prioritised_area", "", su_welfare,
+    {CW_RULE_WELFARE_UNALLOCATED, "welfare_case_unallocated_in_prioritised_area",
+     "since-1970-01-01T00:00:00.000Z", su_welfare,
      D(87), m_alloc, D(87) - HOUR, OTHER_CLOSE},
 };
 
@@ -1376,11 +1387,11 @@ static void test_working_day_dues(void)
         /* FHDRA Wed 3 Apr: Tue 2 (−1), Thu 28 Mar (−2), Wed 27 (−3) → start of Wed 27 Mar */
         {"letter over Easter, Wednesday", WD_LETTER, "h1", D(86) + 10 * HOUR, D(79)},
         /* opened Fri 12 Jan: Mon 15 (1), Tue 16 (2) → Wed 2024-01-17 00:00 */
-        {"welfare over a weekend", WD_WELFARE, "", D(4) + 9 * HOUR, D(9)},
+        {"welfare over a weekend", WD_WELFARE, "since-1970-01-01T00:00:00.000Z", D(4) + 9 * HOUR, D(9)},
         /* opened Thu 28 Mar: Tue 2 Apr (1), Wed 3 (2) → Thu 2024-04-04 00:00 */
-        {"welfare over Easter", WD_WELFARE, "", D(80) + 9 * HOUR, D(87)},
+        {"welfare over Easter", WD_WELFARE, "since-1970-01-01T00:00:00.000Z", D(80) + 9 * HOUR, D(87)},
         /* opened on Good Friday itself: the same two working days */
-        {"welfare opened on Good Friday", WD_WELFARE, "", D(81) + 9 * HOUR, D(87)},
+        {"welfare opened on Good Friday", WD_WELFARE, "since-1970-01-01T00:00:00.000Z", D(81) + 9 * HOUR, D(87)},
     };
     for (size_t i = 0; i < CW_ARRAY_LEN(w); i++) {
         const char *ctx_ = w[i].what;
@@ -1425,7 +1436,7 @@ static void test_working_day_dues(void)
  * an alert already firing goes when the area stops being prioritised. */
 static void test_welfare_needs_prioritised_area(void)
 {
-    const char *key = "welfare_case_unallocated_in_prioritised_area|c1|";
+    const char *key = "welfare_case_unallocated_in_prioritised_area|c1|since-1970-01-01T00:00:00.000Z";
     fx_t f;
     fx_init(&f);
     wd_setup(&f, WD_WELFARE, D(80) + 9 * HOUR);
@@ -1456,6 +1467,113 @@ static void test_welfare_needs_prioritised_area(void)
     CU_ASSERT(t && t->alert.state == CW_ALERT_RESOLVED && t->notify);
     CU_ASSERT(t && t->alert.resolution == CW_RES_NO_LONGER_APPLIES);
     fx_fini(&f);
+}
+
+static void since_key(char *buf, size_t sz, int64_t from)
+{
+    time_t secs = (time_t)(from / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char iso[32];
+    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, sz, "welfare_case_unallocated_in_prioritised_area|c1|since-%s.%03dZ", iso,
+             (int)(from % 1000));
+}
+
+/* [L] The welfare rule by the area's periods of prioritisation in event time: a period that
+ * begins after the case's due time fires at its start and, when it ends unmet, resolves
+ * no_longer_applies at its end; a second period is its own alert; a period that began after
+ * the case was allocated raises nothing. */
+static void test_welfare_periods(void)
+{
+    cw_prio_change_t ch[] = {{D(90), 1, true}, {D(95), 2, false}, {D(100), 3, true}};
+    char k1[128], k2[128];
+    since_key(k1, sizeof(k1), D(90));
+    since_key(k2, sizeof(k2), D(100));
+    fx_t f;
+    fx_init(&f);
+    wd_setup(&f, WD_WELFARE, D(80) + 9 * HOUR); /* due D(87) */
+    f.changes = ch;
+    f.nchanges = 2;
+    eval(&f, "c1", D(88));
+    CU_ASSERT_EQUAL(tr_count_to(&f, k1, CW_ALERT_FIRING), 0);
+    eval(&f, "c1", D(90));
+    const cw_transition_t *t = tr_last(&f, k1);
+    CU_ASSERT(t && t->alert.state == CW_ALERT_FIRING && t->at == D(90));
+    eval(&f, "c1", D(96));
+    t = tr_last(&f, k1);
+    CU_ASSERT(t && t->alert.state == CW_ALERT_RESOLVED && t->at == D(95) &&
+              t->alert.resolution == CW_RES_NO_LONGER_APPLIES);
+    f.nchanges = 3; /* prioritised again from D(100): a new period, a new alert */
+    eval(&f, "c1", D(101));
+    t = tr_last(&f, k2);
+    CU_ASSERT(t && t->alert.state == CW_ALERT_FIRING && t->at == D(100));
+    CU_ASSERT_EQUAL(tr_count_to(&f, k1, CW_ALERT_FIRING), 1);
+    /* allocated on D(103): the second period's alert is met late then */
+    feed(&f, allocated("c1", D(103), WORKER, "w1"));
+    t = tr_last(&f, k2);
+    CU_ASSERT(t && t->alert.state == CW_ALERT_RESOLVED && t->at == D(103) &&
+              t->alert.resolution == CW_RES_MET_LATE);
+    fx_fini(&f);
+
+    /* allocated before the period began: nothing */
+    fx_init(&f);
+    wd_setup(&f, WD_WELFARE, D(80) + 9 * HOUR);
+    f.changes = ch;
+    f.nchanges = 1;
+    put_free(&f, allocated("c1", D(89), WORKER, "w1"));
+    eval(&f, "c1", D(120));
+    CU_ASSERT_EQUAL(tr_count(&f, k1), 0);
+    fx_fini(&f);
+}
+
+/* [L] The area's period arrives after the case's partition is past it: the case was allocated
+ * on D(93) with its clock already past D(90). Evaluated after the fact for the area event that
+ * began the period, the alert is recorded as it would have been had the area come first:
+ * FIRING at D(90), RESOLVED met_late at D(93) caused by the allocation; once only (a later
+ * area event does not record it again). An
+ * allocation that came before the clock reached the due time records nothing. */
+static void test_welfare_after_the_fact(void)
+{
+    cw_prio_change_t ch[] = {{D(90), 1, true}};
+    char k1[128];
+    since_key(k1, sizeof(k1), D(90));
+    for (int late = 0; late < 2; late++) {
+        fx_t f;
+        fx_init(&f);
+        wd_setup(&f, WD_WELFARE, D(80) + 9 * HOUR);
+        f.prio_area = 0; /* not known yet */
+        put_free(&f, allocated("c1", D(93), WORKER, "w1"));
+        cw_case_t *c = cw_casebook_find(f.cb, "c1");
+        /* the clock when the allocation was applied: past D(90), or before it */
+        cw_casebook_set_last_event(f.cb, c, f.last_id, "casewatch.events", 11,
+                                   late ? D(92) : D(89));
+        char alloc_id[32];
+        snprintf(alloc_id, sizeof(alloc_id), "%s", f.last_id);
+        f.prio_area = cw_casebook_intern(f.cb, "london-east");
+        f.changes = ch;
+        f.nchanges = 1;
+        cw_cause_t area_ev = {"area-1", "casewatch.events", 0, 5};
+        cw_eval_time_t tm = {.now = D(94), .occurred_ms = D(90), .live = true, .after_fact = true};
+        cw_alerts_evaluate_timed(f.a, f.r, f.cb, c, f.wd, prio_fn, &f, &tm, &area_ev);
+        /* another area event later (a repeated activation: no new period) */
+        cw_cause_t area_ev2 = {"area-2", "casewatch.events", 0, 6};
+        cw_eval_time_t tm2 = {.now = D(95), .occurred_ms = D(91), .live = true,
+                              .after_fact = true};
+        cw_alerts_evaluate_timed(f.a, f.r, f.cb, c, f.wd, prio_fn, &f, &tm2, &area_ev2);
+        CU_ASSERT_EQUAL(tr_count_to(&f, k1, CW_ALERT_FIRING), late ? 1 : 0);
+        CU_ASSERT_EQUAL(tr_count_to(&f, k1, CW_ALERT_RESOLVED), late ? 1 : 0);
+        const cw_transition_t *t = tr_last(&f, k1);
+        if (late) {
+            CU_ASSERT(t && t->at == D(93) && t->alert.resolution == CW_RES_MET_LATE &&
+                      t->alert.cause_event_id && !strcmp(t->alert.cause_event_id, alloc_id));
+            CU_ASSERT(t && t->historic);
+        }
+        /* an ordinary evaluation later does not record it again */
+        eval(&f, "c1", D(120));
+        CU_ASSERT_EQUAL(tr_count_to(&f, k1, CW_ALERT_FIRING), late ? 1 : 0);
+        fx_fini(&f);
+    }
 }
 
 /* A case returned to duty after being allocated must be allocated again within 5 working
@@ -1751,6 +1869,8 @@ int main(void)
     CU_add_test(s, "working-day deadlines over weekends and bank holidays",
                 test_working_day_dues);
     CU_add_test(s, "welfare rule needs a prioritised area", test_welfare_needs_prioritised_area);
+    CU_add_test(s, "welfare rule by the area's periods in event time", test_welfare_periods);
+    CU_add_test(s, "welfare alert found after the fact, recorded once", test_welfare_after_the_fact);
     CU_add_test(s, "returned to duty: allocation again is met late", test_returned_to_duty);
     CU_add_test(s, "area/worker condition rules: fire, hold, clear", test_scope_condition_rules);
     CU_add_test(s, "area/worker rules with a due time", test_scope_rules_with_due);

@@ -127,6 +127,11 @@ typedef struct cw_eval_time {
                           * allowed lateness (0 = none); carried for the late-event rule of
                           * [L], which is not applied yet (see README "Known limits of [L]") */
     bool live;           /**< the partition is caught up: reminders may be sent */
+    bool after_fact;     /**< the event (occurred_ms) brings facts about time its case's
+                          * partition may be past (an area's prioritisation period begins):
+                          * an obligation it began (begun_ms == occurred_ms) that is found
+                          * met late with no alert fires at its due time and resolves
+                          * met_late at the meeting (caused by its event), as history */
 } cw_eval_time_t;
 
 /**

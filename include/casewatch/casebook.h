@@ -91,6 +91,7 @@ typedef struct cw_case {
     bool dirty;
     bool opened; /**< false: a stub, counted in no figure */
     bool welfare_at_risk, pathfinder;
+    bool alloc_cause_due; /**< first_alloc_ms moved: the next set_last_event is its event */
     uint8_t case_type; /**< Casewatch__V1__CaseType */
     uint8_t alloc;     /**< cw_alloc_t */
     uint8_t outcome;
@@ -107,6 +108,12 @@ typedef struct cw_case {
     char *last_event_id;  /**< provenance of clock-driven alerts: the last event applied, its
                            * topic (last_topic) and … */
     int64_t last_offset;  /**< … offset (its partition is the case's) */
+    char *alloc_event_id; /**< the event of first_alloc_ms, its topic and offset: the cause of
+                           * a prioritisation alert resolved by it after the fact ([L]) */
+    uint32_t alloc_topic;
+    int64_t alloc_offset;
+    int64_t alloc_clock_ms; /**< its partition's clock when it was applied (what was due by
+                             * then had fired before it met it) */
     uint32_t extension_weeks, anomalies;
     cw_child_t *children;
     cw_report_t *reports;
@@ -179,13 +186,34 @@ typedef void (*cw_anomaly_fn)(void *arg, const cw_event_t *ev, const char *kind,
                               const char *detail);
 
 /** Area prioritisation state, kept for every area seen (all partitions). */
+/** One prioritisation event of an area: from ms (event time) on, prioritised or not. */
+typedef struct cw_prio_change {
+    int64_t ms;
+    uint64_t hash; /**< the event's (orders equal times, as cw_stamp_t) */
+    bool on;
+} cw_prio_change_t;
+
+/** The most prioritisation changes an area keeps (the oldest go first beyond it). */
+#define CW_PRIO_CHANGES_MAX 256
+
 typedef struct cw_area {
     uint32_t name;
-    bool prioritised;
+    bool prioritised; /**< the latest change (by event time) */
     cw_stamp_t stamp;
     int64_t since_ms;
     bool dirty;
+    /* [L] every change by event time, oldest first: a case's prioritisation rule asks which
+     * periods the area was prioritised in, so the order the area's and the case's partitions
+     * are applied in does not change the history */
+    cw_prio_change_t *changes;
+    uint32_t nchanges, capchanges;
 } cw_area_t;
+
+/** @brief The court area (interned) a prioritisation event names; 0 for any other event. */
+uint32_t cw_casebook_event_area(cw_casebook_t *cb, const cw_event_t *ev);
+
+/** @brief Record a prioritisation change (ignored if already held: same time and hash). */
+void cw_area_add_change(cw_area_t *a, int64_t ms, uint64_t hash, bool on);
 
 /** @brief New, empty casebook; free with cw_casebook_destroy(). */
 cw_casebook_t *cw_casebook_new(void);
@@ -226,9 +254,10 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
                              cw_aggdelta_t *agg, cw_anomaly_fn anomaly, void *arg);
 
 /** @brief Record where the last event applied to a case came from (the provenance of alerts
- * the clock raises later); the casebook copies event_id and interns topic. */
+ * the clock raises later); the casebook copies event_id and interns topic. clock_ms: its
+ * partition's clock before it (kept for the case's first allocation, see alloc_clock_ms). */
 void cw_casebook_set_last_event(cw_casebook_t *cb, cw_case_t *c, const char *event_id,
-                                const char *topic, int64_t offset);
+                                const char *topic, int64_t offset, int64_t clock_ms);
 
 /** @brief Add (sign = +1) or remove (-1) a case's contribution to the aggregates. */
 void cw_casebook_contribute(const cw_casebook_t *cb, const cw_case_t *c, int sign,

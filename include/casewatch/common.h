@@ -15,6 +15,15 @@
 #define CW_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define CW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/** An invariant: checked (abort with the expression and where) in debug and sanitizer
+ * builds (CW_ENABLE_ASSERT), compiled out of release builds. Never for input checks. */
+#ifdef CW_ENABLE_ASSERT
+#define CW_ASSERT(c) ((c) ? (void)0 : cw_assert_fail(#c, __FILE__, __LINE__, __func__))
+#else
+#define CW_ASSERT(c) ((void)sizeof(!(c)))
+#endif
+_Noreturn void cw_assert_fail(const char *expr, const char *file, int line, const char *func);
+
 /** One error space for the whole code base: 0 is success, failures are negative. */
 typedef enum cw_err {
     CW_OK = 0,

@@ -117,10 +117,17 @@ typedef struct cw_obligation {
     int64_t met_ms;       /**< 0 = not met */
     double value;         /**< the measured value for threshold rules (e.g. weeks open) */
     double threshold;     /**< the threshold in force (the area's override, if any) */
+    bool ended;           /**< met_ms is not a meeting: the obligation stopped applying then,
+                           * unmet (an area's prioritisation ended): no longer applies */
+    bool met_by_alloc;    /**< met_ms is the case's first allocation (its event is the cause
+                           * when the meeting is found after the fact) */
+    int64_t begun_ms;     /**< the outside fact that began it: the start of an area's
+                           * prioritisation period; 0 = the case's own facts */
 } cw_obligation_t;
 
-/** Area facts for case rules: is the case's area prioritised. */
-typedef bool (*cw_area_prioritised_fn)(void *arg, uint32_t area);
+/** Area facts for case rules: the area's prioritisation changes by event time, oldest first
+ * (*n of them; NULL/0 = never prioritised). */
+typedef const cw_prio_change_t *(*cw_area_prioritised_fn)(void *arg, uint32_t area, uint32_t *n);
 
 /**
  * @brief Every obligation of one case under the enabled case rules (none for stubs).

@@ -33,8 +33,8 @@ typedef struct cw_watch {
     const cw_watch_time_t *time; /**< per-partition time, or NULL: one clock ("now") */
 } cw_watch_t;
 
-/** @brief Whether an area is prioritised, from the casebook's area table (arg = casebook). */
-bool cw_watch_area_prioritised(void *book, uint32_t area);
+/** @brief An area's prioritisation changes, from the casebook's area table (arg = casebook). */
+const cw_prio_change_t *cw_watch_area_prioritised(void *book, uint32_t area, uint32_t *n);
 
 /** @brief Evaluate the case(s) under a deadline key (a case hash) at now; reschedule it. */
 void cw_watch_evaluate(const cw_watch_t *w, uint64_t key, int64_t now, const cw_cause_t *cause);
@@ -64,6 +64,12 @@ size_t cw_watch_tick_partition(const cw_watch_t *w, int32_t partition, size_t ma
 /** @brief Evaluate every case (after a load, or when an area's prioritisation changed). With
  * per-partition time, each at its partition's clock (now is then ignored). */
 void cw_watch_evaluate_all(const cw_watch_t *w, int64_t now);
+
+/** @brief An area's prioritisation changed (cause, occurred at occurred_ms): evaluate its
+ * cases, each at its partition's clock, as an evaluation after the fact ([L]: an allocation
+ * that came late for the new period is recorded as its firing and met_late). */
+void cw_watch_evaluate_area(const cw_watch_t *w, uint32_t area, const cw_cause_t *cause,
+                            int64_t occurred_ms);
 
 /** @brief Fire every deadline due at or before now (at most max); returns how many. */
 size_t cw_watch_tick(const cw_watch_t *w, int64_t now, size_t max);

@@ -232,7 +232,7 @@ static void apply_one(run_t *r, const uint8_t *buf, size_t len)
         CHECK(cw_casebook_find(r->cb, case_id) == c);
         CHECK(c->event_count > 0 && c->first_ms <= c->last_ms);
         cw_casebook_set_last_event(r->cb, c, ev.pb->event_id, "casewatch.events",
-                                   (int64_t)r->nevents);
+                                   (int64_t)r->nevents, r->clock);
         cw_cause_t cause = {ev.pb->event_id, "casewatch.events", part, (int64_t)r->nevents};
         cw_watch_evaluate(&r->w, c->hash, r->clock, &cause);
     }

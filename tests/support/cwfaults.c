@@ -577,3 +577,247 @@ int cwf_check(const cwf_ref_t *r, const cwt_pg_t *db, const cwt_broker_t *b, con
     fflush(stdout);
     return 0;
 }
+
+/* ---- the alert history ([L]) ---------------------------------------------------------------- */
+
+/* the case-scoped keys: area and worker alerts come from the daemon's snapshots */
+static bool case_scoped(const char *dedup_key)
+{
+    return !strstr(dedup_key, "|area:") && !strstr(dedup_key, "|worker:");
+}
+
+/* s as a COPY text-format field (backslash, tab and line breaks escaped) */
+static void put_field(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\\\", out);
+        else if (*s == '\t')
+            fputs("\\t", out);
+        else if (*s == '\n')
+            fputs("\\n", out);
+        else if (*s == '\r')
+            fputs("\\r", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static bool jbool(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+/* casewatch-dryrun --json lines -> r->history_tsv (see cwf_history_ref_build) */
+static int history_to_tsv(cwf_ref_t *r, const char *jsonl)
+{
+    FILE *in = fopen(jsonl, "r"), *out = fopen(r->history_tsv, "w");
+    if (!in || !out) {
+        say("cannot open %s or %s: %s", jsonl, r->history_tsv, strerror(errno));
+        if (in)
+            fclose(in);
+        if (out)
+            fclose(out);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    long long bad = 0, repeats = 0, scoped_out = 0;
+    r->dry_transitions = r->dry_historic = 0;
+    while (getline(&line, &cap, in) > 0) {
+        json_object *o = json_tokener_parse(line), *k, *s, *at;
+        if (!o || !json_object_object_get_ex(o, "dedup_key", &k) ||
+            !json_object_object_get_ex(o, "state", &s) ||
+            !json_object_object_get_ex(o, "at", &at)) {
+            bad++;
+            json_object_put(o);
+            continue;
+        }
+        const char *key = json_object_get_string(k), *state = json_object_get_string(s);
+        if (jbool(o, "repeat"))
+            repeats++;
+        else if (!case_scoped(key))
+            scoped_out++;
+        else if (!strcmp(state, "firing") || !strcmp(state, "resolved")) {
+            put_field(out, key);
+            fputc('\t', out);
+            put_field(out, state);
+            fputc('\t', out);
+            put_field(out, jstr(o, "resolution"));
+            fprintf(out, "\t%lld\t", (long long)json_object_get_int64(at));
+            put_field(out, jstr(o, "cause_event_id"));
+            fputc('\n', out);
+            r->dry_transitions++;
+            r->dry_historic += jbool(o, "historic");
+        }
+        json_object_put(o);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || bad) {
+        say("dry run history: %lld line(s) unreadable", bad);
+        return -1;
+    }
+    fprintf(stderr,
+            "history reference: %lld case-scoped transitions (%lld historic), %lld repeats and "
+            "%lld area/worker lines left out\n",
+            r->dry_transitions, r->dry_historic, repeats, scoped_out);
+    return 0;
+}
+
+int cwf_history_ref_build(cwf_ref_t *r, int partitions, long long lateness_ms)
+{
+    char jsonl[700], err[700], cmd[8192];
+    snprintf(r->history_tsv, sizeof(r->history_tsv), "%s/ref-history.tsv", r->dir);
+    snprintf(jsonl, sizeof(jsonl), "%s/dryrun-history.jsonl", r->dir);
+    snprintf(err, sizeof(err), "%s/dryrun-history.err", r->dir);
+    r->history_lateness_ms = lateness_ms;
+    r->history_partitions = partitions;
+    snprintf(cmd, sizeof(cmd),
+             CW_BINARY_DIR "/casewatch-dryrun --log %s --rules %s --partitions %d "
+                           "--lateness-ms %lld --json > %s 2> %s",
+             r->log, r->rules, partitions, lateness_ms, jsonl, err);
+    int rc = cwt_run(cmd, NULL, 0);
+    if (rc != 0) {
+        snprintf(cmd, sizeof(cmd), "grep -q -- '--partitions' %s", err);
+        if (rc != 2 || cwt_run(cmd, NULL, 0) != 0) {
+            say("casewatch-dryrun (history) failed (status %d)", rc);
+            cwt_dump_file(err);
+            r->history_tsv[0] = '\0';
+            return -1;
+        }
+        /* a dry run from before [L]: keep its list to show what differs, flagged unusable */
+        say("casewatch-dryrun does not know --partitions (built before [L]): the history "
+            "reference below is the global-clock dry run, NOT the per-partition one; every "
+            "history check will fail");
+        r->history_partitions = 0;
+        snprintf(cmd, sizeof(cmd),
+                 CW_BINARY_DIR "/casewatch-dryrun --log %s --rules %s --lateness-ms %lld "
+                               "--json > %s 2> %s",
+                 r->log, r->rules, lateness_ms, jsonl, err);
+        if (cwt_run(cmd, NULL, 0) != 0) {
+            say("casewatch-dryrun (history, without --partitions) failed");
+            cwt_dump_file(err);
+            r->history_tsv[0] = '\0';
+            return -1;
+        }
+    }
+    if (history_to_tsv(r, jsonl)) {
+        r->history_tsv[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+/* the daemon's side of the comparison, as (k, s, r, t, cause) */
+#define DAEMON_HISTORY                                                                             \
+    "SELECT dedup_key AS k, to_state AS s, coalesce(resolution, '') AS r, "                        \
+    "(extract(epoch FROM at) * 1000)::bigint AS t, coalesce(cause_event_id, '') AS cause "         \
+    "FROM alert_history WHERE to_state IN ('firing', 'resolved') AND NOT repeat "                  \
+    "AND strpos(dedup_key, '|area:') = 0 AND strpos(dedup_key, '|worker:') = 0"
+
+bool cwf_history_settle(const cwt_pg_t *db, int quiet_ms, int timeout_ms)
+{
+    const char *sql = "SELECT count(*) * 1000003 + coalesce(max(id), 0) FROM alert_history "
+                      "WHERE strpos(dedup_key, '|area:') = 0 AND strpos(dedup_key, '|worker:') = 0";
+    long long end = now_ms() + timeout_ms, last = cwt_pg_scalar(db, sql), since = now_ms();
+    while (now_ms() < end) {
+        usleep(250000);
+        long long v = cwt_pg_scalar(db, sql);
+        if (v != last) {
+            last = v;
+            since = now_ms();
+        } else if (now_ms() - since >= quiet_ms) {
+            return true;
+        }
+    }
+    say("alert_history still changing after %d ms", timeout_ms);
+    return false;
+}
+
+/* print the first 20 differences: side, key, state, resolution, time, cause */
+static void list_history_differences(const cwt_pg_t *db)
+{
+    PGconn *c = cwt_pg_connect(db);
+    if (!c)
+        return;
+    PGresult *q = PQexec(
+        c, "SELECT side, k, s, r, t, to_char(to_timestamp(t / 1000.0) AT TIME ZONE 'UTC', "
+           "'YYYY-MM-DD HH24:MI:SS.MS'), cause FROM fx_hist_diff ORDER BY k, t, side LIMIT 20");
+    if (PQresultStatus(q) == PGRES_TUPLES_OK)
+        for (int i = 0; i < PQntuples(q); i++)
+            say("  %-15s %s %s%s%s at %s (%s) cause %s", PQgetvalue(q, i, 0), PQgetvalue(q, i, 1),
+                PQgetvalue(q, i, 2), *PQgetvalue(q, i, 3) ? " " : "", PQgetvalue(q, i, 3),
+                PQgetvalue(q, i, 5), PQgetvalue(q, i, 4),
+                *PQgetvalue(q, i, 6) ? PQgetvalue(q, i, 6) : "-");
+    else
+        say("listing the differences failed: %s", PQerrorMessage(c));
+    PQclear(q);
+    PQfinish(c);
+}
+
+int cwf_history_check(const cwf_ref_t *r, const cwt_pg_t *db, const char *scenario,
+                      cwf_history_t *res)
+{
+    fflush(stderr);
+    memset(res, 0, sizeof(*res));
+    if (!r->history_tsv[0]) {
+        say("history[%s]: no history reference (cwf_history_ref_build failed or not called)",
+            scenario);
+        return -1;
+    }
+    res->reference_ok = r->history_partitions > 0;
+    /* both lists as tables, then their multiset difference: each row numbered among its equals
+     * so that a transition recorded twice on one side is a difference too */
+    if (cwt_pg_exec(db,
+                    "SET client_min_messages = warning;"
+                    "DROP TABLE IF EXISTS fx_hist_dry, fx_hist_cw, fx_hist_diff;"
+                    "CREATE TABLE fx_hist_dry (k text, s text, r text, t bigint, cause text)") ||
+        copy_in(db, "fx_hist_dry", r->history_tsv) ||
+        cwt_pg_exec(db, "CREATE TABLE fx_hist_cw AS " DAEMON_HISTORY ";"
+                        "CREATE TABLE fx_hist_diff AS "
+                        "WITH d AS (SELECT *, row_number() OVER (PARTITION BY k, s, r, t "
+                        "ORDER BY cause) AS n FROM fx_hist_dry), "
+                        "c AS (SELECT *, row_number() OVER (PARTITION BY k, s, r, t "
+                        "ORDER BY cause) AS n FROM fx_hist_cw) "
+                        "SELECT CASE WHEN c.k IS NULL THEN 'dry run only' ELSE 'casewatchd only' "
+                        "END AS side, coalesce(d.k, c.k) AS k, coalesce(d.s, c.s) AS s, "
+                        "coalesce(d.r, c.r) AS r, coalesce(d.t, c.t) AS t, "
+                        "coalesce(d.cause, c.cause) AS cause "
+                        "FROM d FULL JOIN c ON d.k = c.k AND d.s = c.s AND d.r = c.r AND d.t = c.t "
+                        "AND d.n = c.n WHERE d.k IS NULL OR c.k IS NULL"))
+        return -1;
+    res->dry = q(db, "SELECT count(*) FROM fx_hist_dry");
+    res->daemon = q(db, "SELECT count(*) FROM fx_hist_cw");
+    res->dry_only = q(db, "SELECT count(*) FROM fx_hist_diff WHERE side = 'dry run only'");
+    res->daemon_only = q(db, "SELECT count(*) FROM fx_hist_diff WHERE side = 'casewatchd only'");
+    res->time_only =
+        q(db, "WITH a AS (SELECT k, s, r, row_number() OVER (PARTITION BY k, s, r ORDER BY t) "
+              "AS n FROM fx_hist_diff WHERE side = 'dry run only'), "
+              "b AS (SELECT k, s, r, row_number() OVER (PARTITION BY k, s, r ORDER BY t) AS n "
+              "FROM fx_hist_diff WHERE side = 'casewatchd only') "
+              "SELECT count(*) FROM a JOIN b USING (k, s, r, n)");
+    res->daemon_historic = -1;
+    if (q(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+              "'alert_history' AND column_name = 'historic'") == 1)
+        res->daemon_historic = q(db, "SELECT count(*) FROM alert_history WHERE historic");
+    if (res->dry < 0 || res->daemon < 0 || res->dry_only < 0 || res->daemon_only < 0 ||
+        res->time_only < 0)
+        return -1;
+    if (!res->reference_ok)
+        say("history[%s]: the reference is not the per-partition dry run (see above)", scenario);
+    if (res->dry_only || res->daemon_only) {
+        say("history[%s]: first differences (of %lld), by key and time:", scenario,
+            res->dry_only + res->daemon_only);
+        list_history_differences(db);
+    }
+    printf("history[%s]: casewatchd %lld case-scoped transitions, dry run %lld "
+           "(--partitions %d, --lateness-ms %lld): %lld only in the dry run, %lld only in "
+           "casewatchd (%lld of them differ only in time); historic: casewatchd %lld, dry run "
+           "%lld\n",
+           scenario, res->daemon, res->dry, r->history_partitions, r->history_lateness_ms,
+           res->dry_only, res->daemon_only, res->time_only, res->daemon_historic, r->dry_historic);
+    fflush(stdout);
+    return 0;
+}

@@ -7,6 +7,11 @@
  * come from tests/reference/figures.py (Python), the alert set from casewatch-dryrun (the same
  * rule code, but a single-threaded replay of the log file, not the daemon's pipeline).
  *
+ * The alert history ([L]): cwf_history_ref_build() keeps the dry run's case-scoped transition
+ * list (per-partition event clock, --partitions), and cwf_history_check() compares it, as a
+ * multiset, with what the daemon recorded in alert_history. Used by the fault suite and by
+ * tests/test_it_history.c.
+ *
  * Synchronous and not thread-safe, like cwtest.h; everything started is registered with the
  * cwtest cleanup (daemons, brokers, clusters) or reaped here (the generator).
  */
@@ -33,6 +38,15 @@ typedef struct {
     long long dry_notifications; /**< notifications of the dry run (repeats included) */
     long long dry_firing_end;    /**< alerts firing at the end of the dry run */
     json_object *figures;        /**< figures.py --all-scopes output (owned) */
+    /* the history reference: filled by cwf_history_ref_build(), empty (history_tsv[0] = 0)
+     * until then */
+    char history_tsv[600];         /**< dedup_key TAB state TAB resolution TAB at_ms TAB cause */
+    long long dry_transitions;     /**< rows of history_tsv */
+    long long dry_historic;        /**< of them flagged "historic" by the dry run */
+    long long history_lateness_ms; /**< the --lateness-ms it was built with */
+    int history_partitions;        /**< its --partitions; 0 when the dry run does not know the
+                                    *   option (a pre-[L] build): the list is then the old
+                                    *   global-clock one, kept only to show the differences */
 } cwf_ref_t;
 
 /**
@@ -124,5 +138,54 @@ typedef struct {
 int cwf_check(const cwf_ref_t *r, const cwt_pg_t *db, const cwt_broker_t *b, const char *scenario,
               long long dl_expected, const char *earlier_ids, double elapsed_s, int timeout_ms,
               cwf_result_t *res);
+
+/* ---- the alert history ([L]) ------------------------------------------------------------- */
+
+/**
+ * @brief Run casewatch-dryrun --partitions N --lateness-ms L --json over r->log with r->rules
+ *        (after cwf_ref_build()) and keep its case-scoped transition list in r->history_tsv:
+ *        the lines with state firing or resolved, not a repeat, whose dedup key names a case
+ *        (keys with "|area:" or "|worker:" are left out: area and worker rules run on the
+ *        daemon's periodic snapshots, which a replay has not got).
+ *        A dry run that refuses --partitions (built before [L]) is run without it, loudly, and
+ *        r->history_partitions is left 0 so that cwf_history_check() reports the reference as
+ *        not the per-partition one.
+ * @param partitions the input topics' partition count (the daemon's topics must have it)
+ * @param lateness_ms the daemon's [daemon] allowed_lateness_ms
+ * @returns 0, or -1 (printed) if the dry run failed or printed something unreadable.
+ */
+int cwf_history_ref_build(cwf_ref_t *r, int partitions, long long lateness_ms);
+
+/**
+ * @brief Wait until the case-scoped rows of alert_history stop changing for quiet_ms (the
+ *        daemon has committed the transitions of its last batch and clock-only ticks).
+ * @returns true when they did; false (printed) if they still changed after timeout_ms.
+ */
+bool cwf_history_settle(const cwt_pg_t *db, int quiet_ms, int timeout_ms);
+
+/** What cwf_history_check() found. */
+typedef struct {
+    bool reference_ok;         /**< the reference is the per-partition dry run (--partitions) */
+    long long daemon, dry;     /**< case-scoped firing/resolved transitions, no repeats */
+    long long dry_only;        /**< in the dry run's list, not in alert_history (multiset) */
+    long long daemon_only;     /**< in alert_history, not in the dry run's list */
+    long long time_only;       /**< of dry_only: the same key, state and resolution is among
+                                *   daemon_only at another time (only the stamp differs) */
+    long long daemon_historic; /**< informational: alert_history rows flagged historic, or -1
+                                *   when the table has no such column */
+} cwf_history_t;
+
+/**
+ * @brief Compare the daemon's case-scoped alert history in db with r's history reference, as
+ *        sorted multisets of (dedup_key, state, resolution, at in ms): alert_history rows
+ *        to_state IN ('firing', 'resolved') AND NOT repeat, resolution NULL read as ''.
+ *        Prints the first 20 differences (stderr, by key and time, each with its side and
+ *        cause event) and one summary line "history[scenario]: …" (stdout).
+ *        Call it once every event is applied and cwf_history_settle() returned.
+ * @returns 0 when the comparison could run (see res), -1 (printed) otherwise — also when
+ *          cwf_history_ref_build() was never called.
+ */
+int cwf_history_check(const cwf_ref_t *r, const cwt_pg_t *db, const char *scenario,
+                      cwf_history_t *res);
 
 #endif
