@@ -461,6 +461,7 @@ typedef enum dbkind {
     DB_CASE,
     DB_REPORT,
     DB_REPORT_AREAS,
+    DB_BEHIND,
 } dbkind_t;
 
 typedef struct dbreq {
@@ -550,6 +551,9 @@ static void result_rows(void *arg, const PGresult *res)
         break;
     case DB_SILENCES:
         json_object_object_add(q->out, "silences", cw_pg_rows_json(res));
+        break;
+    case DB_BEHIND:
+        json_object_object_add(q->out, "rules", cw_pg_rows_json(res));
         break;
     case DB_SILENCE_NEW:
     case DB_SILENCE_EXPIRE:
@@ -1217,6 +1221,42 @@ static void h_case(cw_admin_t *a, struct evhttp_request *req, const char *id)
     cw_store_submit(a->store, job);
 }
 
+/* [L] "while behind": transitions recorded as history (their alert no longer firing when
+ * committed: fired and ended within a catch-up, or found after the fact) in the last N hours,
+ * per rule: what happened while casewatch was not keeping up, never paged. */
+static const char SQL_BEHIND[] =
+    "SELECT split_part(dedup_key, '|', 1) AS rule,"
+    " count(*) FILTER (WHERE to_state = 'firing' AND NOT repeat) AS fired,"
+    " count(*) FILTER (WHERE to_state = 'resolved') AS resolved,"
+    " min(at) AS first_at, max(at) AS last_at, min(recorded_at) AS recorded_from,"
+    " max(recorded_at) AS recorded_to "
+    "FROM alert_history WHERE historic AND recorded_at > now() - make_interval(hours => $1::int)"
+    " GROUP BY 1 ORDER BY 2 DESC, 1";
+
+static void h_behind(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq *q)
+{
+    const char *hours = qparam(q, "hours");
+    long h = 24;
+    if (*hours) {
+        char *end;
+        h = strtol(hours, &end, 10);
+        if (*end || h < 1 || h > 24 * 366) {
+            reply_error(req, 400, "hours: an integer from 1 to 8784");
+            return;
+        }
+    }
+    if (!db_available(a, req))
+        return;
+    dbreq_t *d = dbreq_new(a, req, DB_BEHIND);
+    d->out = json_object_new_object();
+    json_object_object_add(d->out, "hours", json_object_new_int((int)h));
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%ld", h);
+    cw_store_job_t *job = cw_store_job_new(db_done, d);
+    cw_store_job_add(job, SQL_BEHIND, 1, (char *[]){cw_strdup(buf)}, result_rows);
+    cw_store_submit(a->store, job);
+}
+
 static void h_report(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq *q, bool areas)
 {
     const char *area = qparam(q, "area"), *as_of = qparam(q, "as_of");
@@ -1493,6 +1533,8 @@ static void route(cw_admin_t *a, struct evhttp_request *req)
         h_report(a, req, &q, true);
     else if (n == 1 && post && !strcmp(s0, "reload"))
         h_reload(a, req);
+    else if (n == 2 && get && !strcmp(s0, "history") && !strcmp(seg[1], "behind"))
+        h_behind(a, req, &q);
     else
         reply_error(req, 404, "no such endpoint (see README \"Admin API\")");
 out:

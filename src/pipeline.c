@@ -2010,10 +2010,12 @@ static const char SQL_ALERTS_UPSERT[] =
 
 static const char SQL_ALERT_HISTORY[] =
     "INSERT INTO alert_history (alert_id, dedup_key, from_state, to_state, resolution, at,"
-    " notified, silenced, repeat, cause_event_id) "
-    "SELECT i, k, NULLIF(fr, ''), ts, NULLIF(rs, ''), cw_ms(t), n, si, rp, NULLIF(ce, '') "
+    " notified, silenced, repeat, cause_event_id, historic) "
+    "SELECT i, k, NULLIF(fr, ''), ts, NULLIF(rs, ''), cw_ms(t), n, si, rp, NULLIF(ce, ''), hi "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],"
-    " $7::bool[], $8::bool[], $9::bool[], $10::text[]) AS u(i, k, fr, ts, rs, t, n, si, rp, ce)";
+    " $7::bool[], $8::bool[], $9::bool[], $10::text[], $11::bool[])"
+    " AS u(i, k, fr, ts, rs, t, n, si, rp, ce, hi)";
+enum { HIST_COLS = 11 }; /* SQL_ALERT_HISTORY's parameters */
 
 static const char SQL_ALERT_OUTBOX[] =
     "INSERT INTO alert_outbox (alert_id, dedup_key, msg_key, payload, silenced) "
@@ -2043,12 +2045,12 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     static const uint32_t aoid[28] = {T,  T,  I8, T,  T,  T,  T,  T,  T,  T,
                                       T,  T,  I4, I8, I8, I8, I8, I8, I8, I4,
                                       CW_OID_FLOAT8, CW_OID_FLOAT8, T, T, I4, I8, B, I8};
-    static const uint32_t hoid[10] = {T, T, T, T, T, I8, B, B, B, T};
+    static const uint32_t hoid[HIST_COLS] = {T, T, T, T, T, I8, B, B, B, T, B};
     static const uint32_t ooid[5] = {T, T, T, CW_OID_BYTEA, B};
-    cw_pgbin_t a[28], h[10], o[5];
+    cw_pgbin_t a[28], h[HIST_COLS], o[5];
     for (int i = 0; i < 28; i++)
         cw_pgbin_init(&a[i], aoid[i]);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < HIST_COLS; i++)
         cw_pgbin_init(&h[i], hoid[i]);
     for (int i = 0; i < 5; i++)
         cw_pgbin_init(&o[i], ooid[i]);
@@ -2150,6 +2152,7 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
         cw_pgbin_add_bool(&h[7], x->silenced);
         cw_pgbin_add_bool(&h[8], t[i].repeat);
         cw_pgbin_add_text(&h[9], x->cause_event_id);
+        cw_pgbin_add_bool(&h[10], historic[i]);
         if (t[i].notify) {
             char scope[200];
             size_t len;
@@ -2185,12 +2188,12 @@ static void add_alert_stmts(cw_pipeline_t *p, batch_t *b, cw_store_job_t *job)
     else
         for (int i = 0; i < 28; i++)
             free(v[i]);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < HIST_COLS; i++)
         v[i] = cw_pgbin_finish(&h[i], &len[i]);
     if (nhist)
-        cw_store_job_addp_bin(job, SQL_ALERT_HISTORY, 10, v, len, NULL);
+        cw_store_job_addp_bin(job, SQL_ALERT_HISTORY, HIST_COLS, v, len, NULL);
     else
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < HIST_COLS; i++)
             free(v[i]);
     for (int i = 0; i < 5; i++)
         v[i] = cw_pgbin_finish(&o[i], &len[i]);

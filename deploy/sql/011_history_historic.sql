@@ -1,0 +1,11 @@
+-- 011_history_historic.sql — which recorded transitions were history when committed ([L]).
+--
+-- Cost: one column with a constant default (no table rewrite); instant on a populated
+-- database.
+--
+-- historic: the transition's alert was no longer firing when its batch was committed (it
+-- fired and ended within one catch-up, or was found after the fact): it was published flagged
+-- historic (casewatch.v1.Alert.historic, header casewatch.historic), never paged. The history
+-- itself (what happened, when) does not depend on it; how much of it arrived while casewatch
+-- was behind does. The dashboard's "while behind" summary counts these.
+ALTER TABLE alert_history ADD COLUMN historic boolean NOT NULL DEFAULT false;
