@@ -185,7 +185,8 @@ static void test_authentication(void)
     CU_ASSERT(
         answers(cwt_http("GET", port, "/", NULL, NULL, 5000), 200, "<html", "casewatch", NULL));
     const char *paths[] = {"/readyz",  "/metrics", "/alerts",       "/alerts/x", "/silences",
-                           "/cases/A", "/report",  "/report/areas", "/events",   NULL};
+                           "/cases/A", "/report",  "/report/areas", "/events",
+                           "/history/behind", NULL};
     for (int i = 0; paths[i]; i++) {
         cwt_http_resp_t r = cwt_http("GET", port, paths[i], NULL, NULL, 5000);
         CU_ASSERT_EQUAL(r.status, 401);
@@ -340,6 +341,9 @@ static void test_cases_and_report(void)
                       "{\"area\":\"essex\",\"open_cases\":2,\"open_52w_cases\":1,",
                       "{\"area\":\"kent\",\"open_cases\":2,", NULL));
     CU_ASSERT(answers(get("/nothing/here"), 404, NULL));
+    /* [L] the "while behind" summary: per rule, what was recorded as history */
+    CU_ASSERT(answers(get("/history/behind"), 200, "\"hours\":24", "\"rules\":[", NULL));
+    CU_ASSERT(answers(get("/history/behind?hours=0"), 400, "hours", NULL));
 }
 
 static void test_live_stream(void)
