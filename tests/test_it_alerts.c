@@ -284,9 +284,11 @@ static void test_prioritisation_family(void)
     publish("Q", T0 + 242 * DAY + 3000,
             "allocated { target: ALLOCATION_TARGET_WORKER worker_id: \"w9\" }");
     publish("Z", T0 + 250 * DAY, "child_added { child_id: \"z7\" }");
-    /* welfare case unallocated in a prioritised area: 2 working days */
+    /* welfare case unallocated in a prioritised area: 2 working days; one alert per period
+     * of the area's prioritisation, named by its start (T0 + 242 days) */
     CU_ASSERT(wait_scalar("SELECT count(*) FROM alerts WHERE dedup_key = "
-                          "'welfare_case_unallocated_in_prioritised_area|P|' AND state = 'firing'",
+                          "'welfare_case_unallocated_in_prioritised_area|P|"
+                          "since-2024-09-06T00:00:00.000Z' AND state = 'firing'",
                           1, 20000));
     /* london: its only open case is on duty -> duty share 100% > 5%; worker w9 holds two
      * open cases > threshold 1 (configured) — evaluated from the aggregates */
