@@ -269,10 +269,15 @@ const char *cw_alerts_scope(char *buf, size_t sz, const char *case_id, const cha
     return buf;
 }
 
+const char *cw_alert_scope(const cw_alert_t *x, char *buf, size_t sz)
+{
+    return cw_alerts_scope(buf, sz, x->case_id, x->area, x->worker);
+}
+
 static const char *scope_of(const cw_alert_t *x)
 {
     static __thread char buf[200];
-    return cw_alerts_scope(buf, sizeof(buf), x->case_id, x->area, x->worker);
+    return cw_alert_scope(x, buf, sizeof(buf));
 }
 
 static cw_alert_t *insert(cw_alerts_t *a, cw_alert_t *x)

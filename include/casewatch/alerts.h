@@ -93,6 +93,10 @@ typedef struct cw_alerts cw_alerts_t;
 const char *cw_alerts_scope(char *buf, size_t sz, const char *case_id, const char *area,
                             const char *worker);
 
+/** @brief An alert's scope (cw_alerts_scope() of its case, area and worker): also its Kafka
+ * message key. */
+const char *cw_alert_scope(const cw_alert_t *x, char *buf, size_t sz);
+
 cw_alerts_t *cw_alerts_new(void);
 void cw_alerts_destroy(cw_alerts_t *a);
 

@@ -140,6 +140,7 @@ char *cw_pgarray_finish(cw_pgarray_t *a);
 #define CW_OID_INT4   23
 #define CW_OID_TEXT   25
 #define CW_OID_FLOAT8 701
+#define CW_OID_NUMERIC 1700
 
 /** A growing binary array of one element type: no quoting, escaping or number formatting on
  * either side. The parameter's SQL type must be that element type's array ($1::text[] for
