@@ -551,6 +551,7 @@ static void arm_flush(cw_pipeline_t *p)
 static void release(cw_pipeline_t *p, int s)
 {
     part_slot_t *slot = &p->slots[s];
+    CW_ASSERT(slot_queued(slot) > 0 && p->building && p->building->phase == BATCH_BUILDING);
     held_t h = slot->q[slot->qhead++];
     if (slot->qhead == slot->qn)
         slot->qhead = slot->qn = 0;
@@ -723,6 +724,8 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
     cw_pipeline_t *p = b->p;
     if (p->destroying)
         return; /* freed with p->inflight by cw_pipeline_destroy() */
+    /* commits go in batch order: only the oldest batch's commit can come back */
+    CW_ASSERT(b == p->inflight && b->phase == BATCH_APPLIED && !b->held);
     if (err) {
         commit_failed(p, err, sqlstate, msg);
         return;
@@ -1169,6 +1172,7 @@ static void maybe_flush(cw_pipeline_t *p)
         return; /* the resync on reconnect will discard and re-read it */
     evtimer_del(p->ev_batch_timer);
     batch_t *b = p->building;
+    CW_ASSERT(b->phase == BATCH_BUILDING && !b->held && (!p->inflight || !p->next));
     b->p = p;
     b->store = st;
     b->phase = BATCH_EVENTS_SENT;
