@@ -7,6 +7,7 @@
 #include "casewatch/config.h"
 #include "casewatch/log.h"
 #include "casewatch/pipeline.h"
+#include "casewatch/store.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -35,9 +36,13 @@ typedef struct cw_daemon {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: casewatchd [-c FILE] [--check-config] [--strict] [--version]\n"
+    fprintf(f, "usage: casewatchd [-c FILE] [--check-config] [--migrate-only] [--strict] "
+               "[--version]\n"
                "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
                "      --check-config  validate the configuration and exit (0 = valid)\n"
+               "      --migrate-only  apply the schema migrations this binary has, then exit\n"
+               "                      (0 = the schema is current; run a long migration\n"
+               "                      deliberately, before starting the daemons)\n"
                "      --strict        refuse to start (or to validate) when the admin token\n"
                "                      is readable by other users, instead of warning\n"
                "      --take-over-group  the consumer group owning the database is gone for\n"
@@ -182,13 +187,51 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
     cw_log_info("SIGUSR1: logs go to stderr; nothing to reopen");
 }
 
+/* --migrate-only: one connection, the migrations, then exit: 0 when the schema is current,
+ * 1 when PostgreSQL could not be reached or a migration failed, 2 when the database refuses
+ * this binary (newer schema, an edited migration). */
+typedef struct migrate_ctx {
+    struct event_base *base;
+    int rc;
+} migrate_ctx_t;
+
+static void on_migrate_state(void *arg, cw_err_t state, const char *msg)
+{
+    migrate_ctx_t *m = arg;
+    if (state == CW_OK) {
+        cw_log_info("--migrate-only: schema is current");
+        m->rc = 0;
+    } else {
+        cw_log_error("--migrate-only: %s", msg ? msg : cw_err_str(state));
+        m->rc = state == CW_ERR_SCHEMA ? 2 : 1;
+    }
+    event_base_loopbreak(m->base);
+}
+
+static int migrate(const cw_config_t *cfg)
+{
+    migrate_ctx_t m = {event_base_new(), 1};
+    cw_store_opts_t so = {.conninfo = cfg->pg_conninfo,
+                          .backoff_initial_ms = cfg->backoff_initial_ms,
+                          .backoff_max_ms = cfg->backoff_max_ms,
+                          .on_state = on_migrate_state,
+                          .arg = &m};
+    cw_store_t *st = cw_store_new(m.base, &so);
+    event_base_dispatch(m.base);
+    cw_store_destroy(st);
+    event_base_free(m.base);
+    return m.rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG;
     bool check_only = false;
     bool strict = false;
     bool take_over = false;
+    bool migrate_only = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"migrate-only", no_argument, NULL, 'M'},
                                          {"check-config", no_argument, NULL, 'C'},
                                          {"strict", no_argument, NULL, 'S'},
                                          {"take-over-group", no_argument, NULL, 'T'},
@@ -202,6 +245,7 @@ int main(int argc, char **argv)
         case 'C': check_only = true; break;
         case 'S': strict = true; break;
         case 'T': take_over = true; break;
+        case 'M': migrate_only = true; break;
         case 'V': printf("casewatchd " CW_VERSION "\n"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -234,6 +278,11 @@ int main(int argc, char **argv)
     }
     cw_log_threshold = cfg->log_level;
     cw_log_json = cfg->log_json;
+    if (migrate_only) {
+        int rc = migrate(cfg);
+        cw_config_free(cfg);
+        return rc;
+    }
     if (!fds_ok) {
         cw_log_error("cannot start: %s", fds);
         cw_config_free(cfg);

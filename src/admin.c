@@ -18,6 +18,7 @@
  * their own.
  */
 #include "casewatch/admin.h"
+#include "casewatch/retention.h"
 #include "casewatch/aggread.h"
 #include "casewatch/alertops.h"
 #include "casewatch/event.h"
@@ -952,6 +953,9 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
     const cw_pipeline_stats_t *s = cw_pipeline_stats(a->pipeline);
     static const char *reasons[CW_REJECT__COUNT];
     static const char *kinds[CW_PIPELINE_MAX_KINDS];
+    static const char *prune_names[CW_PIPELINE_PRUNE_KINDS];
+    for (int k = 0; k < CW_PIPELINE_PRUNE_KINDS; k++)
+        prune_names[k] = cw_prune_name((cw_prune_kind_t)k);
     for (int r = 0; r < CW_REJECT__COUNT; r++)
         reasons[r] = cw_reject_name((cw_reject_t)r);
     for (int k = 0; k < CW_PIPELINE_MAX_KINDS; k++) {
@@ -993,6 +997,9 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .alert_transitions = s->alert_transitions,
         .alerts_published = s->alerts_published,
         .alerts_historic = s->alerts_historic,
+        .pruned = s->pruned,
+        .prune_names = prune_names,
+        .npruned = CW_PIPELINE_PRUNE_KINDS,
         .publisher_queue = queue,
         .outputs_unconfirmed = unconfirmed,
         .dl_published = s->dl_published,

@@ -257,6 +257,16 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
         "Alert notifications committed as history found after the fact (fired and ended "
         "within one batch or catch-up): published flagged historic, never paged.",
         (double)in->alerts_historic);
+    if (in->npruned > 0) {
+        cw_prom_family(&p, "casewatch_retention_pruned_rows_total", "counter",
+                       "Rows the retention prune removed (or, dead_letter_payloads, blanked), by "
+                       "what ([retention]).");
+        for (int i = 0; i < in->npruned; i++) {
+            lb[0] = "table", lb[1] = in->prune_names[i];
+            cw_prom_sample(&p, "casewatch_retention_pruned_rows_total", lb, 1,
+                           (double)in->pruned[i]);
+        }
+    }
     one(&p, "casewatch_publisher_queue_messages", "gauge",
         "Messages waiting in the Kafka producer's queue.", (double)in->publisher_queue);
     one(&p, "casewatch_outputs_unconfirmed", "gauge",

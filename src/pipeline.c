@@ -1390,9 +1390,61 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         maybe_flush(p);
 }
 
+_Static_assert(CW_PIPELINE_PRUNE_KINDS == CW_PRUNE__COUNT, "one counter per prune kind");
+
+static void prune_done(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    cw_pipeline_t *p = arg;
+    if (p->destroying)
+        return;
+    p->prune_inflight = false;
+    int64_t wait = p->cfg->retention_interval_ms;
+    if (err) {
+        /* not a reason to stop: the next round tries again */
+        cw_log_warn("retention: prune failed (SQLSTATE %s): %s", sqlstate ? sqlstate : "?",
+                    msg ? msg : cw_err_str(err));
+    } else {
+        p->stats.prune_rounds++;
+        long long total = 0;
+        bool more = false;
+        for (int k = 0; k < CW_PRUNE__COUNT; k++) {
+            if (p->prune_counts.n[k] <= 0)
+                continue;
+            p->stats.pruned[k] += (uint64_t)p->prune_counts.n[k];
+            total += p->prune_counts.n[k];
+            more |= p->prune_counts.n[k] >= p->cfg->retention_batch;
+        }
+        if (total)
+            cw_log_debug("retention: pruned %lld row(s)%s", total, more ? ", more to go" : "");
+        if (more) /* a backlog (first run, or after a pause): go on soon, in small steps */
+            wait = 200;
+    }
+    p->next_prune = cw_mono_ms() + wait;
+}
+
+/* [I] One prune round when due: only the group's leader prunes (one member is enough), on
+ * the main connection when it has nothing else to do; never on a batch connection. */
+static void maybe_prune(cw_pipeline_t *p)
+{
+    if (p->prune_inflight || p->cfg->retention_interval_ms <= 0 || cw_mono_ms() < p->next_prune)
+        return;
+    if (!is_leader(p) || !cw_store_ready(p->store) || cw_store_busy(p->store) ||
+        (p->state != P_IDLE && p->state != P_RUNNING))
+        return;
+    cw_store_job_t *job = cw_store_job_new(prune_done, p);
+    if (!cw_retention_add(job, p->cfg, cw_pipeline_now(p), &p->prune_counts)) {
+        cw_store_job_drop(job);
+        p->next_prune = cw_mono_ms() + p->cfg->retention_interval_ms;
+        return;
+    }
+    p->prune_inflight = true;
+    cw_store_submit(p->store, job);
+}
+
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
     cw_pipeline_t *p = arg;
+    maybe_prune(p);
     /* record confirmed dead letters when no batch is coming to carry the marks */
     if (p->nmarks && !committing(p) && cw_store_ready(p->store) && !cw_store_busy(p->store) &&
         (p->state == P_IDLE || p->state == P_RUNNING) &&

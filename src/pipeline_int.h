@@ -17,6 +17,7 @@
 #include "casewatch/event.h"
 #include "casewatch/partmap.h"
 #include "casewatch/publisher.h"
+#include "casewatch/retention.h"
 #include "casewatch/rules.h"
 #include "casewatch/snapshots.h"
 #include "casewatch/store.h"
@@ -230,6 +231,11 @@ struct cw_pipeline {
     int64_t retry_at; /* cw_mono_ms() before which no reload starts */
     uint64_t rng;
     struct event *ev_retry;
+
+    /* [I] the retention prune: one round at a time on the main connection */
+    bool prune_inflight;
+    int64_t next_prune; /* cw_mono_ms() of the next round */
+    cw_prune_counts_t prune_counts;
 
     cw_pipeline_stats_t stats;
     cw_pipeline_alert_fn on_alert;

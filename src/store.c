@@ -82,6 +82,7 @@ struct cw_store {
     /* migration progress */
     mig_step_t mig_step;
     int mig_db_version;
+    char mig_mismatch[512]; /* an applied migration whose text differs from ours */
     int mig_next; /* index into cw_migrations */
     int schema_version;
 
@@ -385,17 +386,73 @@ static bool send_simple(cw_store_t *st, const char *sql)
 
 static void migrate_step(cw_store_t *st);
 
+/* A migration's checksum: FNV-1a 64 of its text, in hex. An applied migration whose text
+ * changed since is refused (its effect is not what the file now says). */
+static void migration_checksum(const cw_migration_t *m, char out[17])
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = m->sql; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 static void migrate_start(cw_store_t *st)
 {
     st->state = ST_MIGRATING;
     st->mig_step = MIG_BEGIN;
     st->mig_db_version = 0;
-    if (!send_simple(st, "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ");"
-                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         " version integer PRIMARY KEY, name text NOT NULL,"
-                         " applied_at timestamptz NOT NULL DEFAULT now());"
-                         "SELECT coalesce(max(version), 0) FROM schema_migrations"))
+    st->mig_mismatch[0] = 0;
+    /* A database migrated before checksums were kept gets this binary's for the versions it
+     * has (the values are the binary's own constants, not input). */
+    size_t cap = 512 + (size_t)cw_migrations_count * 40;
+    char *sql = cw_malloc(cap);
+    int n = snprintf(sql, cap,
+                     "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ");"
+                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " version integer PRIMARY KEY, name text NOT NULL,"
+                     " applied_at timestamptz NOT NULL DEFAULT now());"
+                     "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;");
+    if (cw_migrations_count) {
+        n += snprintf(sql + n, cap - (size_t)n,
+                      "UPDATE schema_migrations m SET checksum = u.c FROM (VALUES ");
+        for (int i = 0; i < cw_migrations_count; i++) {
+            char sum[17];
+            migration_checksum(&cw_migrations[i], sum);
+            n += snprintf(sql + n, cap - (size_t)n, "%s(%d, '%s')", i ? ", " : "",
+                          cw_migrations[i].version, sum);
+        }
+        n += snprintf(sql + n, cap - (size_t)n,
+                      ") AS u(v, c) WHERE m.version = u.v AND m.checksum IS NULL;");
+    }
+    snprintf(sql + n, cap - (size_t)n,
+             "SELECT version, coalesce(checksum, '') FROM schema_migrations ORDER BY version");
+    bool sent = send_simple(st, sql);
+    free(sql);
+    if (!sent)
         disconnect(st, "cannot send migration query", false);
+}
+
+/* The applied migrations (version, checksum): the schema's version, and any whose text this
+ * binary has differently (st->mig_mismatch). */
+static void migrate_applied(cw_store_t *st, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        int v = atoi(PQgetvalue(r, i, 0));
+        if (v > st->mig_db_version)
+            st->mig_db_version = v;
+        for (int k = 0; k < cw_migrations_count; k++) {
+            if (cw_migrations[k].version != v)
+                continue;
+            char sum[17];
+            migration_checksum(&cw_migrations[k], sum);
+            if (strcmp(sum, PQgetvalue(r, i, 1)) && !st->mig_mismatch[0])
+                snprintf(st->mig_mismatch, sizeof(st->mig_mismatch),
+                         "migration %s was applied with checksum %s but this casewatchd's copy "
+                         "has %s: the file was edited after it ran. Restore it and put the "
+                         "change in a new migration",
+                         cw_migrations[k].name, PQgetvalue(r, i, 1), sum);
+        }
+    }
 }
 
 static void ready(cw_store_t *st)
@@ -425,12 +482,15 @@ static void migrate_step(cw_store_t *st)
     switch (st->mig_step) {
     case MIG_BEGIN: {
         int known = cw_migrations_count ? cw_migrations[cw_migrations_count - 1].version : 0;
-        if (st->mig_db_version > known) {
-            char msg[256];
-            snprintf(msg, sizeof(msg),
-                     "database schema is at version %d but this casewatchd knows versions up "
-                     "to %d: it was migrated by a newer casewatch; upgrade this binary",
-                     st->mig_db_version, known);
+        if (st->mig_db_version > known || st->mig_mismatch[0]) {
+            char msg[sizeof(st->mig_mismatch)];
+            if (st->mig_mismatch[0])
+                snprintf(msg, sizeof(msg), "%s", st->mig_mismatch);
+            else
+                snprintf(msg, sizeof(msg),
+                         "database schema is at version %d but this casewatchd knows versions "
+                         "up to %d: it was migrated by a newer casewatch; upgrade this binary",
+                         st->mig_db_version, known);
             cw_log_error("postgres: %s", msg);
             st->state = ST_FATAL;
             events_free(st);
@@ -462,11 +522,14 @@ static void migrate_step(cw_store_t *st)
         const cw_migration_t *m = &cw_migrations[st->mig_next++];
         char ver[16];
         snprintf(ver, sizeof(ver), "%d", m->version);
-        const char *params[2] = {ver, m->name};
+        char sum[17];
+        migration_checksum(m, sum);
+        const char *params[3] = {ver, m->name, sum};
         st->mig_step = MIG_RECORD;
         if (!PQsendQueryParams(st->conn,
-                               "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-                               NULL, params, NULL, NULL, 0))
+                               "INSERT INTO schema_migrations (version, name, checksum) "
+                               "VALUES ($1, $2, $3)",
+                               3, NULL, params, NULL, NULL, 0))
             disconnect(st, "cannot record migration", false);
         else
             want(st, true, PQflush(st->conn) == 1);
@@ -523,8 +586,8 @@ static void migrate_read(cw_store_t *st)
             disconnect(st, what, false);
             return;
         }
-        if (st->mig_step == MIG_BEGIN && s == PGRES_TUPLES_OK && PQntuples(r) == 1)
-            st->mig_db_version = atoi(PQgetvalue(r, 0, 0));
+        if (st->mig_step == MIG_BEGIN && s == PGRES_TUPLES_OK && PQnfields(r) == 2)
+            migrate_applied(st, r);
         PQclear(r);
     }
 }

@@ -101,7 +101,9 @@
  * area rules every second, the same rules as the dry run, a short group session */
 #define DAEMON_INI                                                                                 \
     "[daemon]\nclock = event\nbatch_max_wait_ms = 20\nmetrics_interval_ms = 1000\n" RULES_INI      \
-    "[kafka]\nsession.timeout.ms = 3000\nheartbeat.interval.ms = 300\n"
+    "[kafka]\nsession.timeout.ms = 3000\nheartbeat.interval.ms = 300\n"                           \
+    /* the log spans three years and the dry run keeps every transition: so does the daemon */  \
+    "[retention]\nhistory_days = 0\n"
 
 /* the history reference's parameters: the embedded broker's default topics have 8 + 8
  * partitions, and DAEMON_INI leaves [daemon] allowed_lateness_ms at its default, 60000 */

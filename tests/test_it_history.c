@@ -80,7 +80,9 @@
 #define DAEMON_INI                                                                                 \
     "[daemon]\nclock = event\nallowed_lateness_ms = 3600000\nbatch_max_wait_ms = 20\n"             \
     "metrics_interval_ms = 1000\n" RULES_INI                                                       \
-    "[kafka]\nsession.timeout.ms = 3000\nheartbeat.interval.ms = 300\n"
+    "[kafka]\nsession.timeout.ms = 3000\nheartbeat.interval.ms = 300\n"                           \
+    /* the log spans three years and the dry run keeps every transition: so does the daemon */  \
+    "[retention]\nhistory_days = 0\n"
 
 /* 8 + 8 input partitions, as the dry run is told */
 static const char *const TOPICS[] = {"casewatch.case-events:8",  "casewatch.hearing-events:8",

@@ -56,6 +56,15 @@ typedef struct cw_config {
     char *metrics_topic;
     char *partitioner; /**< the producers' partitioner (partmap.h names), "none" = no check */
 
+    /* [retention] ([I]): days each kind of row is kept (0 = forever), prune batch and pace */
+    int retention_outbox_sent_days;         /**< delivered/silenced alert notifications */
+    int retention_history_days;             /**< alert_history and resolved alert rows */
+    int retention_anomaly_days;             /**< anomalies, by their events' time */
+    int retention_dead_letter_payload_days; /**< dead letters' bytes (published ones) */
+    int retention_dead_letter_days;         /**< dead letters whole (published ones) */
+    int retention_batch;                    /**< rows per prune statement */
+    int retention_interval_ms;              /**< between prune rounds; 0 = never */
+
     /* [admin] */
     char *admin_listen;        /**< "HOST:PORT" or "off" */
     char *admin_token;         /**< bearer token (from token or token_file), NULL = none */

@@ -82,6 +82,9 @@ typedef struct cw_metrics_in {
     int nalerts;
     uint64_t alert_transitions, alerts_published;
     uint64_t alerts_historic; /**< notifications that were history found after the fact */
+    const uint64_t *pruned;     /**< rows the retention prune removed, per prune kind ([I]) */
+    const char *const *prune_names; /**< the kinds' table names (label), npruned of them */
+    int npruned;
     /* outputs */
     int64_t publisher_queue;     /**< messages in librdkafka's producer queue */
     int64_t outputs_unconfirmed; /**< committed alerts/dead letters awaiting delivery */

@@ -31,6 +31,9 @@ typedef struct cw_pipeline cw_pipeline_t;
 #define CW_PIPELINE_MAX_KINDS 64
 
 /** Counters since start; read-only for the caller. */
+/** Prune kinds counted in cw_pipeline_stats_t (CW_PRUNE__COUNT of retention.h). */
+#define CW_PIPELINE_PRUNE_KINDS 6
+
 typedef struct cw_pipeline_stats {
     uint64_t consumed;        /**< messages read from Kafka and accepted into a batch */
     uint64_t applied;         /**< new events committed */
@@ -51,6 +54,9 @@ typedef struct cw_pipeline_stats {
     uint64_t alerts_published;  /**< alert notifications confirmed on the alerts topic */
     uint64_t alerts_historic;   /**< of the notifications committed: history found after the
                                  * fact (fired and ended within one batch or catch-up) */
+    uint64_t pruned[CW_PIPELINE_PRUNE_KINDS]; /**< rows the retention prune removed, per
+                                               * cw_prune_kind_t ([I]) */
+    uint64_t prune_rounds;    /**< prune rounds run */
     int64_t last_commit_ms;   /**< duration of the last commit (both round trips) */
     cw_histo_t batch_events;  /**< messages per committed batch */
     cw_histo_t commit_seconds; /**< commit duration (both round trips) */
