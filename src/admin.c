@@ -463,6 +463,8 @@ typedef enum dbkind {
     DB_REPORT,
     DB_REPORT_AREAS,
     DB_BEHIND,
+    DB_GAPS,
+    DB_GAPS_ACK,
 } dbkind_t;
 
 typedef struct dbreq {
@@ -555,6 +557,18 @@ static void result_rows(void *arg, const PGresult *res)
         break;
     case DB_BEHIND:
         json_object_object_add(q->out, "rules", cw_pg_rows_json(res));
+        break;
+    case DB_GAPS:
+        json_object_object_add(q->out, "offset_gaps", cw_pg_rows_json(res));
+        break;
+    case DB_GAPS_ACK:
+        if (PQntuples(res) == 1) {
+            q->rows = atoi(PQgetvalue(res, 0, 0));
+            json_object_object_add(q->out, "acknowledged", json_object_new_int(q->rows));
+            int64_t open = atoll(PQgetvalue(res, 0, 1));
+            json_object_object_add(q->out, "still_open", json_object_new_int64(open));
+            cw_pipeline_gaps_acknowledged(q->a->pipeline, open);
+        }
         break;
     case DB_SILENCE_NEW:
     case DB_SILENCE_EXPIRE:
@@ -907,6 +921,17 @@ static void h_readyz(cw_admin_t *a, struct evhttp_request *req)
     json_object_object_add(o, "ready", json_object_new_boolean(ready));
     if (unready) /* not co-partitioned, another rule set than the group's, fatal */
         json_object_object_add(o, "reason", json_object_new_string(unready));
+    /* [N] still serving, but Kafka lost events casewatch never read: until acknowledged */
+    int64_t gaps = cw_pipeline_stats(a->pipeline)->offset_gaps_open;
+    json_object_object_add(o, "degraded", json_object_new_boolean(gaps > 0));
+    if (gaps > 0) {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "%lld offset gap(s) not acknowledged: Kafka no longer held events casewatch was "
+                 "to read (GET /offset-gaps; POST /offset-gaps/ack)",
+                 (long long)gaps);
+        json_object_object_add(o, "degraded_reason", json_object_new_string(why));
+    }
     x = json_object_new_object();
     json_object_object_add(x, "ok", json_object_new_boolean(db));
     json_object_object_add(c, "postgres", x);
@@ -985,6 +1010,8 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .fenced = s->fenced,
         .resyncs = s->resyncs,
         .offset_resets = s->offset_resets,
+        .offset_gap_messages = s->offset_gap_messages,
+        .offset_gaps_open = s->offset_gaps_open,
         .partition_mismatch = s->partition_mismatch,
         .rules_mismatch = s->rules_mismatch,
         .anomalies = s->anomalies,
@@ -1225,6 +1252,43 @@ static void h_case(cw_admin_t *a, struct evhttp_request *req, const char *id)
     dbreq_t *d = dbreq_new(a, req, DB_CASE);
     cw_store_job_t *job = cw_store_job_new(db_done, d);
     cw_store_job_add(job, SQL_CASE, 1, (char *[]){cw_strdup(id)}, result_rows);
+    cw_store_submit(a->store, job);
+}
+
+/* [N] Offset gaps: every time Kafka no longer held what casewatch was to read. */
+static const char SQL_GAPS[] =
+    "SELECT id, topic, kpartition AS partition, kind, stored_offset, log_start, log_end, missed,"
+    " first_offset, first_record_at, detected_at, acknowledged_at, acknowledged_by"
+    " FROM offset_gaps ORDER BY id DESC LIMIT 200";
+static const char SQL_GAPS_ACK[] =
+    "WITH a AS (UPDATE offset_gaps SET acknowledged_at = now(), acknowledged_by = $1"
+    " WHERE acknowledged_at IS NULL RETURNING 1)"
+    " SELECT (SELECT count(*) FROM a),"
+    " (SELECT count(*) FROM offset_gaps WHERE acknowledged_at IS NULL) - (SELECT count(*) FROM a)";
+
+static void h_gaps(cw_admin_t *a, struct evhttp_request *req)
+{
+    if (!db_available(a, req))
+        return;
+    dbreq_t *d = dbreq_new(a, req, DB_GAPS);
+    d->out = json_object_new_object();
+    cw_store_job_t *job = cw_store_job_new(db_done, d);
+    cw_store_job_add0(job, SQL_GAPS, result_rows);
+    cw_store_submit(a->store, job);
+}
+
+static void h_gaps_ack(cw_admin_t *a, struct evhttp_request *req, const char *by)
+{
+    if (!by || !*by || !valid_text(by, 200)) {
+        reply_error(req, 400, "\"by\" is required (recorded with the acknowledgement)");
+        return;
+    }
+    if (!db_available(a, req))
+        return;
+    dbreq_t *d = dbreq_new(a, req, DB_GAPS_ACK);
+    d->out = json_object_new_object();
+    cw_store_job_t *job = cw_store_job_new(db_done, d);
+    cw_store_job_add(job, SQL_GAPS_ACK, 1, (char *[]){cw_strdup(by)}, result_rows);
     cw_store_submit(a->store, job);
 }
 
@@ -1542,6 +1606,18 @@ static void route(cw_admin_t *a, struct evhttp_request *req)
         h_reload(a, req);
     else if (n == 2 && get && !strcmp(s0, "history") && !strcmp(seg[1], "behind"))
         h_behind(a, req, &q);
+    else if (n == 1 && get && !strcmp(s0, "offset-gaps"))
+        h_gaps(a, req);
+    else if (n == 2 && post && !strcmp(s0, "offset-gaps") && !strcmp(seg[1], "ack")) {
+        json_object *b = body_json(req);
+        if (b) {
+            bool bad = false;
+            const char *by = body_str(req, b, "by", true, 200, &bad);
+            if (!bad)
+                h_gaps_ack(a, req, by);
+            json_object_put(b);
+        }
+    }
     else
         reply_error(req, 404, "no such endpoint (see README \"Admin API\")");
 out:

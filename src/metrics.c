@@ -195,6 +195,12 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
         "Commits refused because another owner moved the offsets.", (double)in->fenced);
     one(&p, "casewatch_resyncs_total", "counter", "State reloads and consumer rewinds.",
         (double)in->resyncs);
+    one(&p, "casewatch_offset_gap_messages_total", "counter",
+        "Messages Kafka deleted (retention, delete-records) before casewatch read them.",
+        (double)in->offset_gap_messages);
+    one(&p, "casewatch_offset_gaps_unacknowledged", "gauge",
+        "Offset gaps (records deleted, or a log reset) not yet acknowledged: /readyz is degraded.",
+        (double)in->offset_gaps_open);
     one(&p, "casewatch_offset_resets_total", "counter",
         "Partitions restarted because their stored offset left the log.",
         (double)in->offset_resets);

@@ -488,25 +488,132 @@ static void check_revoke_done(cw_pipeline_t *p)
     set_state(p, P_IDLE);
 }
 
+/* Assign the owned partitions again where they are (each slot's next offset), slot
+ * `from_start` from the log start: librdkafka leaves a partition whose offset left the log
+ * stopped (auto.offset.reset = error), and a seek does not restart it; an assignment does. */
+static void reassign_from_start(cw_pipeline_t *p, int from_start)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nslots);
+    for (int i = 0; i < p->nslots; i++) {
+        const part_slot_t *sl = &p->slots[i];
+        rd_kafka_topic_partition_list_add(l, sl->topic, sl->partition)->offset =
+            i == from_start ? RD_KAFKA_OFFSET_BEGINNING
+            : sl->consumed >= 0 ? sl->consumed
+                                : sl->committed;
+    }
+    if (cw_consumer_assign(p->consumer, l) != CW_OK)
+        resync(p, "re-assigning after an offset gap failed");
+    rd_kafka_topic_partition_list_destroy(l);
+    for (int i = 0; i < p->nslots; i++) /* the assignment lifted every pause */
+        if (p->slots[i].qpaused)
+            cw_consumer_pause_partition(p->consumer, p->slots[i].topic, p->slots[i].partition,
+                                        true);
+}
+
+static void gap_recorded(void *arg, cw_err_t err, const char *sqlstate, const char *msg)
+{
+    if (err && err != CW_ERR_AGAIN)
+        cw_log_error("pipeline: recording an offset gap failed: [%s] %s", sqlstate ? sqlstate : "",
+                     msg ? msg : "");
+    (void)arg;
+}
+
+static const char SQL_GAP_INSERT[] =
+    "INSERT INTO offset_gaps (topic, kpartition, kind, stored_offset, log_start, log_end, missed)"
+    " VALUES ($1, $2::int, $3, $4::bigint, NULLIF($5::bigint, -1), NULLIF($6::bigint, -1),"
+    " NULLIF($7::bigint, -1))";
+static const char SQL_GAP_FIRST[] =
+    "UPDATE offset_gaps SET first_offset = $3::bigint, first_record_at = cw_ms($4::bigint) "
+    "WHERE id = (SELECT max(id) FROM offset_gaps WHERE topic = $1 AND kpartition = $2::int)"
+    " AND first_offset IS NULL";
+
+/* [N] Kafka no longer holds where this partition was to go on: say which it was, record it,
+ * and go on from the log start at once (never a silent stall). */
 static void on_offset_reset(void *arg, const char *topic, int32_t partition, int64_t offset,
                             const char *why)
 {
     cw_pipeline_t *p = arg;
-    p->stats.offset_resets++;
-    /* The stored position is outside the log: below it the data was trimmed before we read
-     * it, above it the broker lost its log. Either way the earliest data still there is what
-     * remains to be read; say so loudly because events may have been lost upstream. */
-    cw_log_error("pipeline: %s [%d]: stored offset is outside the log (%s); continuing from "
-                 "the earliest available offset — events before it were never read",
-                 topic, partition, why);
     int s = slot_find(p, topic, partition);
-    if (s >= 0) {
-        p->slots[s].consumed = 0;
-        if (p->slots[s].qpaused)
-            cw_consumer_pause_partition(p->consumer, topic, partition, false);
-        slot_queue_clear(&p->slots[s]);
+    if (s < 0 || p->state != P_RUNNING)
+        return; /* not ours (any more), or loading: the next assignment starts it */
+    part_slot_t *slot = &p->slots[s];
+    p->stats.offset_resets++;
+    int64_t stored = offset >= 0 ? offset : slot->consumed >= 0 ? slot->consumed : slot->applied;
+    int64_t low = -1, high = -1;
+    /* a blocking call of at most 1 s on the loop: once per such fault, and it says which */
+    rd_kafka_query_watermark_offsets(cw_consumer_handle(p->consumer), topic, partition, &low,
+                                     &high, 1000);
+    bool reset = high >= 0 && stored > high;
+    int64_t missed = !reset && low >= 0 && stored < low ? low - stored : -1;
+    if (reset)
+        cw_log_error("pipeline: %s [%d]: the stored offset %lld is beyond the log's end %lld: the "
+                     "log was reset (topic recreated, or another cluster); reading it from its "
+                     "start at %lld, and what it holds is applied once (%s)",
+                     topic, partition, (long long)stored, (long long)high,
+                     (long long)(low < 0 ? 0 : low), why);
+    else
+        cw_log_error("pipeline: %s [%d]: the stored offset %lld is below the log's start %lld: "
+                     "%lld event(s) were deleted before casewatch read them; figures and alerts "
+                     "of cases on this partition may be incomplete; going on from %lld (%s)",
+                     topic, partition, (long long)stored, (long long)low,
+                     (long long)(missed < 0 ? 0 : missed), (long long)low, why);
+    if (missed > 0)
+        p->stats.offset_gap_messages += (uint64_t)missed;
+    p->stats.offset_gaps_open++;
+    slot->gap_first_due = true;
+    char *v[7];
+    char buf[4][24];
+    snprintf(buf[0], sizeof(buf[0]), "%lld", (long long)stored);
+    snprintf(buf[1], sizeof(buf[1]), "%lld", (long long)low);
+    snprintf(buf[2], sizeof(buf[2]), "%lld", (long long)high);
+    snprintf(buf[3], sizeof(buf[3]), "%lld", (long long)missed);
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    v[0] = cw_strdup(topic);
+    v[1] = cw_strdup(part);
+    v[2] = cw_strdup(reset ? "log_reset" : "records_deleted");
+    for (int i = 0; i < 4; i++)
+        v[3 + i] = cw_strdup(buf[i]);
+    cw_store_job_t *job = cw_store_job_new(gap_recorded, p);
+    cw_store_job_add(job, SQL_GAP_INSERT, 7, v, NULL);
+    cw_store_submit(p->store, job);
+    if (slot->qpaused) {
+        cw_consumer_pause_partition(p->consumer, topic, partition, false);
+        slot->qpaused = false;
     }
-    cw_consumer_seek_beginning(p->consumer, topic, partition);
+    slot_queue_clear(slot);
+    slot->consumed = -1; /* whatever the log start is */
+    reassign_from_start(p, s);
+}
+
+static void gaps_open_result(void *arg, const PGresult *res)
+{
+    cw_pipeline_t *p = arg;
+    if (PQntuples(res) == 1)
+        p->stats.offset_gaps_open = atoll(PQgetvalue(res, 0, 0));
+}
+
+void cw_pipeline_gaps_acknowledged(cw_pipeline_t *p, int64_t still_open)
+{
+    p->stats.offset_gaps_open = still_open;
+}
+
+/* The first record read after an offset gap: where the loss ends, recorded with its gap. */
+static void gap_first_record(cw_pipeline_t *p, part_slot_t *slot, const rd_kafka_message_t *m)
+{
+    slot->gap_first_due = false;
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    char part[16], off[24], at[24];
+    snprintf(part, sizeof(part), "%d", slot->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    snprintf(at, sizeof(at), "%lld", (long long)(ts > 0 ? ts : 0));
+    cw_store_job_t *job = cw_store_job_new(gap_recorded, p);
+    cw_store_job_add(job, SQL_GAP_FIRST, 4,
+                     (char *[]){cw_strdup(slot->topic), cw_strdup(part), cw_strdup(off),
+                                cw_strdup(at)},
+                     NULL);
+    cw_store_submit(p->store, job);
 }
 
 /* ------------------------------------------------------------------ consuming */
@@ -653,6 +760,8 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
     }
     slot->consumed = m->offset + 1;
     p->stats.consumed++;
+    if (slot->gap_first_due)
+        gap_first_record(p, slot, m);
 
     char reason[256];
     held_t *h = slot_push(slot);
@@ -1242,6 +1351,8 @@ static void republish_done(void *arg, cw_err_t err, const char *sqlstate, const 
     try_load(p);
 }
 
+static void gaps_open_result(void *arg, const PGresult *res);
+
 static void on_store_state(void *arg, cw_err_t state, const char *msg)
 {
     cw_pipeline_t *p = arg;
@@ -1273,6 +1384,11 @@ static void on_store_state(void *arg, cw_err_t state, const char *msg)
                               republish_alerts_result);
             cw_store_submit(p->store, job);
         }
+        /* [N] offset gaps found before (by any member) and not acknowledged yet */
+        cw_store_job_t *gj = cw_store_job_new(NULL, p);
+        cw_store_job_add0(gj, "SELECT count(*) FROM offset_gaps WHERE acknowledged_at IS NULL",
+                          gaps_open_result);
+        cw_store_submit(p->store, gj);
         try_load(p);
         return;
     }

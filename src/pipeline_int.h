@@ -74,6 +74,7 @@ typedef struct part_slot {
     int qhead, qn, qcap;
     bool qpaused; /* fetching paused: its queue is full */
     int lane;     /* its topic's index in cfg->event_topics: the merge's lane order */
+    bool gap_first_due; /* [N] an offset gap was found: record the first record read after it */
 } part_slot_t;
 
 typedef struct part_lanes {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run-all.sh — install what the tests need, build casewatch twice (release with
 # -Werror; ASan/UBSan) and run every ctest suite: unit, integration (private PostgreSQL +
-# embedded broker), crash, fault and security suites; valgrind on the unit suites; then the
+# embedded broker; test_it_offset_gap against a real Apache Kafka 4.4 node from Maven Central,
+# deploy/kafka-up.sh), crash, fault and security suites; valgrind on the unit suites; then the
 # libFuzzer harnesses for a bounded time. This is the README's test command and what .ci/run
 # calls. Runs as root on a fresh Debian 12.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev kcat postgresql
       protobuf-compiler python3-protobuf valgrind systemd chromium chromium-driver
-      clang libclang-rt-14-dev"
+      clang libclang-rt-14-dev openjdk-17-jre-headless maven"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

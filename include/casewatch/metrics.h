@@ -70,6 +70,8 @@ typedef struct cw_metrics_in {
     const char *const *kind_names; /**< NULL entries are skipped */
     int nkinds;
     uint64_t batches, commit_failures, fenced, resyncs, offset_resets, anomalies;
+    uint64_t offset_gap_messages; /**< messages Kafka deleted before they were read ([N]) */
+    int64_t offset_gaps_open;     /**< offset gaps not acknowledged */
     bool partition_mismatch; /**< input topics not co-partitioned: not consuming */
     bool rules_mismatch;     /**< this member's rule set is not its group's */
     const cw_histo_t *batch_events;

@@ -47,6 +47,8 @@ typedef struct cw_pipeline_stats {
     uint64_t resyncs;         /**< state reloads and consumer rewinds */
     uint64_t stale_skipped;   /**< messages below the position already consumed */
     uint64_t offset_resets;   /**< partitions restarted because their offset left the log */
+    uint64_t offset_gap_messages; /**< messages deleted before they were read ([N]) */
+    int64_t offset_gaps_open; /**< offset gaps not yet acknowledged (offset_gaps rows) */
     uint64_t dl_published;    /**< dead letters confirmed on the dead-letter topic */
     uint64_t anomalies;       /**< impossible transitions recorded */
     uint64_t snapshots;       /**< metric snapshots published */
@@ -139,6 +141,9 @@ void cw_pipeline_refresh_soon(cw_pipeline_t *p);
 json_object *cw_pipeline_case_json(cw_pipeline_t *p, const char *case_id);
 
 /** @brief Free everything (after stop, or at once on a hard exit path). */
+/** @brief [N] The operator acknowledged offset gaps: still_open remain unacknowledged. */
+void cw_pipeline_gaps_acknowledged(cw_pipeline_t *p, int64_t still_open);
+
 void cw_pipeline_destroy(cw_pipeline_t *p);
 
 #endif
