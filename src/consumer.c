@@ -269,6 +269,17 @@ void cw_consumer_pause(cw_consumer_t *c, bool pause)
     c->paused = pause;
 }
 
+void cw_consumer_commit_for_monitoring(cw_consumer_t *c,
+                                       const rd_kafka_topic_partition_list_t *offsets)
+{
+    if (!offsets->cnt || c->closing)
+        return;
+    /* asynchronous, and its outcome does not matter: PostgreSQL holds the truth */
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, offsets, 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        cw_log_debug("kafka: committing offsets for monitoring: %s", rd_kafka_err2str(err));
+}
+
 void cw_consumer_pause_partition(cw_consumer_t *c, const char *topic, int32_t partition,
                                  bool pause)
 {

@@ -839,9 +839,16 @@ static void commit2_done(void *arg, cw_err_t err, const char *sqlstate, const ch
         commit_failed(p, err, sqlstate, msg);
         return;
     }
+    rd_kafka_topic_partition_list_t *mon = rd_kafka_topic_partition_list_new(p->nslots);
     for (int i = 0; i < p->nslots && i < b->nslots; i++)
-        if (b->part_next[i] >= 0)
+        if (b->part_next[i] >= 0) {
             p->slots[i].committed = b->part_next[i];
+            rd_kafka_topic_partition_list_add(mon, p->slots[i].topic, p->slots[i].partition)
+                ->offset = b->part_next[i];
+        }
+    /* [J] the group's committed offsets trail PostgreSQL's, for lag monitoring only */
+    cw_consumer_commit_for_monitoring(p->consumer, mon);
+    rd_kafka_topic_partition_list_destroy(mon);
     p->stats.anomalies += (uint64_t)b->nanom;
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new) {

@@ -9,6 +9,9 @@
  *     messages; /readyz is ready but degraded, with the reason, until POST /offset-gaps/ack;
  *  2. the topic deleted and recreated (a log reset): a stored offset beyond the new log's end
  *     — read from its start, its events applied once, a log_reset row.
+ * And [J] item 3: the consumer group's committed offsets (kafka-consumer-groups --describe)
+ * follow PostgreSQL's after each commit, for monitoring; the daemon still resumes from
+ * PostgreSQL (in 1, the group's offset is the stored one, yet the log start is what it reads).
  * The cluster is started and stopped by this suite, in its temp dir, on free ports.
  */
 #include "cwhttp.h"
@@ -153,11 +156,37 @@ static bool http_has(const char *method, const char *path, const char *body, int
     return ok;
 }
 
+/* the consumer group's committed offset of casewatch.case-events [0] (-1: none) */
+static long long group_offset(void)
+{
+    char args[1024], out[8192];
+    snprintf(args, sizeof(args),
+             "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server %s "
+             "--describe --group offsetgap",
+             bootstrap);
+    if (kafka_tool(args, out, sizeof(out)) != 0)
+        return -1;
+    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+        char g[128], t[128], cur[32];
+        int part;
+        if (sscanf(l, "%127s %127s %d %31s", g, t, &part, cur) == 4 && !strcmp(t, TOPIC) &&
+            part == 0)
+            return strcmp(cur, "-") ? atoll(cur) : -1;
+    }
+    return -1;
+}
+
 static void test_records_deleted(void)
 {
     CU_ASSERT_FATAL(generate(1) == 0);
     start_daemon();
     CU_ASSERT_FATAL(stored_reaches_end(60000));
+    /* [J] the group's committed offsets follow PostgreSQL's, for lag monitoring */
+    long long pg_next = q("SELECT next_offset FROM consumer_offsets WHERE topic = '" TOPIC "'");
+    long long committed = -1;
+    for (int i = 0; i < 20 && (committed = group_offset()) != pg_next; i++)
+        sleep(1);
+    CU_ASSERT_EQUAL(committed, pg_next);
     stop_daemon();
     long long stored = q("SELECT next_offset FROM consumer_offsets WHERE topic = '" TOPIC "'");
     long long events = q("SELECT count(*) FROM event_log");

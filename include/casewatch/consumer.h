@@ -75,6 +75,14 @@ bool cw_consumer_closed(cw_consumer_t *c);
 void cw_consumer_destroy(cw_consumer_t *c);
 
 /** @brief The librdkafka handle (borrowed), e.g. for watermarks and statistics. */
+/**
+ * @brief [J] Commit these offsets to the consumer group, for monitoring only (lag exporters,
+ * kafka-consumer-groups --describe): asynchronously, errors ignored, never read back —
+ * casewatchd assigns the offsets stored in PostgreSQL. Call after PostgreSQL committed them.
+ */
+void cw_consumer_commit_for_monitoring(cw_consumer_t *c,
+                                       const rd_kafka_topic_partition_list_t *offsets);
+
 rd_kafka_t *cw_consumer_handle(cw_consumer_t *c);
 
 #endif
