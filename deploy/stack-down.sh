@@ -41,7 +41,11 @@ DIR=$(cd "$DIR" && pwd -P)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 rc=0
-"$here/broker-down.sh" "$DIR/kafka" ${PURGE[@]+"${PURGE[@]}"} || rc=1
+if [ -f "$DIR/kafka/kafka.env" ] || [ -f "$DIR/kafka/cluster.id" ]; then
+    "$here/kafka-down.sh" "$DIR/kafka" ${PURGE[@]+"${PURGE[@]}"} || rc=1
+else
+    "$here/broker-down.sh" "$DIR/kafka" ${PURGE[@]+"${PURGE[@]}"} || rc=1
+fi
 "$here/pg-down.sh" "$DIR/pg" ${PURGE[@]+"${PURGE[@]}"} || rc=1
 
 if [ ${#PURGE[@]} -gt 0 ] && [ "$rc" -eq 0 ]; then

@@ -12,11 +12,13 @@ PROG=stack-up.sh
 
 usage() {
     cat <<EOF
-usage: $PROG DIR [casewatch-broker options...]
+usage: $PROG DIR [--kafka embedded|real] [broker options...]
 
-Start PostgreSQL (DIR/pg) and casewatch-broker (DIR/kafka), write DIR/casewatch.ini and
-print the settings (CW_PG_*, CW_KAFKA_BOOTSTRAP, CW_CONFIG) as shell assignments.
-Options after DIR go to casewatch-broker (e.g. --brokers 3).
+Start PostgreSQL (DIR/pg) and Kafka (DIR/kafka), write DIR/casewatch.ini and print the
+settings (CW_PG_*, CW_KAFKA_BOOTSTRAP, CW_CONFIG) as shell assignments.
+--kafka embedded (the default): casewatch-broker, librdkafka's mock cluster, no JVM needed;
+--kafka real: Apache Kafka 4.4 (KRaft) nodes from deploy/kafka-up.sh (Java 17 and Maven).
+Options after that go to the broker (--brokers N, --topic NAME:PARTITIONS ...).
 
 Environment: CW_BIN_DIR (casewatch-broker), CW_PG_BINDIR (PostgreSQL binaries)
 EOF
@@ -34,6 +36,12 @@ case "${1:-}" in
 esac
 DIR=$1
 shift
+KAFKA=embedded
+if [ "${1:-}" = --kafka ]; then
+    KAFKA=${2:-}
+    shift 2 || true
+fi
+case "$KAFKA" in embedded | real) ;; *) die "--kafka: expected embedded or real, got '$KAFKA'" ;; esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 mkdir -p "$DIR"
@@ -50,7 +58,19 @@ fi
 pg_env=$("$here/pg-up.sh" "$DIR/pg") || die "PostgreSQL did not start (see above)"
 eval "$pg_env"
 
-if ! kafka_env=$("$here/broker-up.sh" "$DIR/kafka" "$@"); then
+if [ "$KAFKA" = real ]; then
+    args=("$@")
+    # the embedded broker's default topics, when none are named
+    if ! printf '%s\n' "$@" | grep -q -- '^--topic'; then
+        args+=(--topic casewatch.case-events:8 --topic casewatch.hearing-events:8
+            --topic casewatch.dead-letters:4 --topic casewatch.alerts:4 --topic casewatch.metrics:1)
+    fi
+    if ! kafka_env=$("$here/kafka-up.sh" "$DIR/kafka" "${args[@]}"); then
+        "$here/kafka-down.sh" "$DIR/kafka" >&2 || true
+        "$here/pg-down.sh" "$DIR/pg" >&2 || true
+        die "Kafka did not start (see above); PostgreSQL stopped again"
+    fi
+elif ! kafka_env=$("$here/broker-up.sh" "$DIR/kafka" "$@"); then
     "$here/pg-down.sh" "$DIR/pg" >&2 || true
     die "casewatch-broker did not start (see above); PostgreSQL stopped again"
 fi
