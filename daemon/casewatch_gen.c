@@ -32,6 +32,7 @@
 #include "casewatch/common.h"
 #include "casewatch/event.h"
 #include "casewatch/gen.h"
+#include "casewatch/tools.h"
 #include "casewatch/workdays.h"
 
 #include <errno.h>
@@ -101,19 +102,6 @@ static void usage(FILE *out)
             "  -X PROP=VALUE         extra librdkafka producer property (repeatable)\n"
             "  --progress            print progress to stderr every second\n"
             "  -h, --help            this text\n");
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
@@ -190,13 +178,13 @@ static int parse_opts(int argc, char **argv, gen_opts_t *o)
     while ((c = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
         switch (c) {
         case O_SEED:
-            if (parse_u64(optarg, &u) != 0)
+            if (cw_tools_parse_u64(optarg, &u) != 0)
                 goto bad_number;
             o->cfg.seed = u;
             break;
         case O_DAYS:
         case O_WARMUP:
-            if (parse_u64(optarg, &u) != 0 || u > 3660) {
+            if (cw_tools_parse_u64(optarg, &u) != 0 || u > 3660) {
                 fprintf(stderr, "casewatch-gen: --%s expects 0..3660 days\n",
                         c == O_DAYS ? "days" : "warmup-days");
                 return 2;
@@ -278,11 +266,8 @@ static int parse_opts(int argc, char **argv, gen_opts_t *o)
             o->progress = true;
             break;
         case 'X':
-            if (!strchr(optarg, '=') || optarg[0] == '=') {
-                fprintf(stderr, "casewatch-gen: -X expects PROP=VALUE, got \"%s\"\n", optarg);
+            if (cw_tools_add_prop("casewatch-gen", optarg, o->props, &o->n_props))
                 return 2;
-            }
-            o->props[o->n_props++] = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -292,10 +277,8 @@ static int parse_opts(int argc, char **argv, gen_opts_t *o)
             return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "casewatch-gen: unexpected argument \"%s\"\n", argv[optind]);
+    if (cw_tools_no_operands("casewatch-gen", argc, argv, optind))
         return 2;
-    }
     if (o->cfg.days < 1) {
         fprintf(stderr, "casewatch-gen: --days must be at least 1\n");
         return 2;
@@ -341,21 +324,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     sink_t *s = opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof buf);
-        fprintf(stderr, "casewatch-gen: fatal producer error: %s\n", buf);
+    if (cw_tools_kafka_error("casewatch-gen", rk, err, reason))
         s->fatal = true;
-        return;
-    }
-    fprintf(stderr, "casewatch-gen: kafka: %s\n", reason);
 }
 
 /* The idempotent producer. NULL after printing why; *bad_conf for a refused property. */
 static rd_kafka_t *producer_new(const gen_opts_t *o, sink_t *s, bool *bad_conf)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf;
     const char *const defaults[][2] = {
         {"bootstrap.servers", o->kafka},
         {"acks", "all"},
@@ -365,25 +340,8 @@ static rd_kafka_t *producer_new(const gen_opts_t *o, sink_t *s, bool *bad_conf)
         {"client.id", "casewatch-gen"},
         {"queue.buffering.max.messages", "500000"},
     };
-    const char *bad = NULL;
-    conf = cw_kafka_conf_build(defaults, CW_ARRAY_LEN(defaults), o->props, o->n_props, &bad,
-                               errstr, sizeof errstr);
-    if (!conf) {
-        fprintf(stderr, "%s: %s%s: %s\n", "casewatch-gen", strchr(bad, '=') ? "-X " : "",
-                bad, errstr);
-        *bad_conf = true;
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, s);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "casewatch-gen: cannot create producer: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return rk; /* owns conf now */
+    return cw_tools_producer_new("casewatch-gen", defaults, CW_ARRAY_LEN(defaults), o->props,
+                                 o->n_props, s, on_delivery, on_error, bad_conf);
 }
 
 static int kafka_send(sink_t *s, const char *topic, const char *key, const void *val, size_t len)

@@ -29,6 +29,7 @@
  */
 #include "casewatch/common.h"
 #include "casewatch/event.h"
+#include "casewatch/evbuild.h"
 #include "casewatch/v1/alert.pb-c.h"
 
 #include <errno.h>
@@ -206,23 +207,19 @@ static size_t build_event(const char *prefix, uint64_t seq, bool probe, int64_t 
     snprintf(child, sizeof child, "%s-child-%" PRIu64, prefix, seq);
     char *children[1] = {child};
 
-    Casewatch__V1__Event ev = CASEWATCH__V1__EVENT__INIT;
-    Casewatch__V1__CaseOpened co = CASEWATCH__V1__CASE_OPENED__INIT;
-    ev.event_id = event_id;
-    ev.case_id = key;
-    ev.occurred_at = now_ms;
-    ev.source = "casewatch-latency";
-    ev.schema_version = CW_EVENT_SCHEMA_VERSION;
-    ev.payload_case = CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED;
-    ev.case_opened = &co;
-    co.case_type = CASEWATCH__V1__CASE_TYPE__CASE_TYPE_PRIVATE_LAW_WTFH;
-    co.court_area = (char *)areas[seq % CW_ARRAY_LEN(areas)];
-    co.service_area = "osa-latency";
-    co.team = "team-latency";
+    Casewatch__V1__Event ev;
+    cw_evbuild_payload_t p;
+    cw_evbuild_envelope(&ev, event_id, key, "casewatch-latency", now_ms);
+    Casewatch__V1__CaseOpened *m =
+        cw_evbuild_payload(&ev, &p, CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED);
+    m->case_type = CASEWATCH__V1__CASE_TYPE__CASE_TYPE_PRIVATE_LAW_WTFH;
+    m->court_area = (char *)areas[seq % CW_ARRAY_LEN(areas)];
+    m->service_area = "osa-latency";
+    m->team = "team-latency";
     /* a probe's open_52_weeks is due already; the others' deadlines are weeks away */
-    co.issued_at = probe ? now_ms - 60 * WEEK_MS : now_ms;
-    co.n_child_ids = 1;
-    co.child_ids = children;
+    m->issued_at = probe ? now_ms - 60 * WEEK_MS : now_ms;
+    m->n_child_ids = 1;
+    m->child_ids = children;
     size_t len = casewatch__v1__event__get_packed_size(&ev);
     if (len > cap)
         return 0;

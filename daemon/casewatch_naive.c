@@ -30,6 +30,7 @@
  */
 #include "casewatch/common.h"
 #include "casewatch/event.h"
+#include "casewatch/tools.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -65,13 +66,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void usage(FILE *out)
@@ -265,7 +259,7 @@ bad:
 
 static void report(const naive_t *n)
 {
-    double el = n->t_first > 0 ? mono_s() - n->t_first : 0;
+    double el = n->t_first > 0 ? cw_tools_mono_s() - n->t_first : 0;
     printf("naive: %" PRIu64 " messages in %.3f s = %.0f msg/s (applied %" PRIu64
            ", duplicates %" PRIu64 ", dead letters %" PRIu64 ")\n",
            n->done, el, el > 0 ? (double)n->done / el : 0.0, n->applied, n->duplicates,
@@ -372,7 +366,7 @@ int main(int argc, char **argv)
     while (!stop_flag && !n.failed) {
         if (n.count_limit && n.done >= n.count_limit)
             break;
-        if (n.seconds_limit > 0 && n.t_first > 0 && mono_s() - n.t_first >= n.seconds_limit)
+        if (n.seconds_limit > 0 && n.t_first > 0 && cw_tools_mono_s() - n.t_first >= n.seconds_limit)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(n.rk, 100);
         if (!m)
@@ -384,7 +378,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (n.t_first == 0)
-            n.t_first = mono_s();
+            n.t_first = cw_tools_mono_s();
         if (apply_message(&n, m))
             n.done++;
         rd_kafka_message_destroy(m);

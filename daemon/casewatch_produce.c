@@ -22,6 +22,8 @@
 #include "casewatch/config.h"
 #include "casewatch/common.h"
 #include "casewatch/event.h"
+#include "casewatch/evbuild.h"
+#include "casewatch/tools.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,20 +80,6 @@ static void usage(FILE *out)
             "      --base-ms MS        occurred_at of event 0, UTC ms (default: now - N ms)\n"
             "  -X  PROP=VALUE          extra librdkafka producer property (repeatable)\n"
             "  -h, --help              this text\n");
-}
-
-/* Parse an unsigned decimal that must fill the whole argument. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static bool prefix_ok(const char *p)
@@ -151,11 +139,8 @@ static int parse_opts(int argc, char **argv, produce_opts_t *o)
             o->topic = optarg;
             break;
         case 'X':
-            if (!strchr(optarg, '=') || optarg[0] == '=') {
-                fprintf(stderr, "casewatch-produce: -X expects PROP=VALUE, got \"%s\"\n", optarg);
+            if (cw_tools_add_prop("casewatch-produce", optarg, o->props, &o->n_props))
                 return 2;
-            }
-            o->props[o->n_props++] = optarg;
             break;
         case O_EVENTS:
         case O_CASES:
@@ -163,7 +148,7 @@ static int parse_opts(int argc, char **argv, produce_opts_t *o)
         case O_DUP:
         case O_BAD:
         case O_BASE:
-            if (parse_u64(optarg, &u) != 0) {
+            if (cw_tools_parse_u64(optarg, &u) != 0) {
                 fprintf(stderr, "casewatch-produce: --%s expects a non-negative integer\n",
                         opt_name(longopts, c));
                 return 2;
@@ -205,10 +190,8 @@ static int parse_opts(int argc, char **argv, produce_opts_t *o)
             return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "casewatch-produce: unexpected argument \"%s\"\n", argv[optind]);
+    if (cw_tools_no_operands("casewatch-produce", argc, argv, optind))
         return 2;
-    }
     if (!o->bootstrap || !*o->bootstrap || !o->topic || !*o->topic) {
         fprintf(stderr, "casewatch-produce: -b BOOTSTRAP and -t TOPIC are required\n");
         usage(stderr);
@@ -236,20 +219,6 @@ static int parse_opts(int argc, char **argv, produce_opts_t *o)
 }
 
 /* ---- deterministic generator --------------------------------------------------------- */
-
-/* splitmix64: tiny, fast, and the same sequence everywhere for a given seed */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(rng_next(s) % n);
-}
 
 /* What the generator remembers about one case, so the next event is plausible. */
 typedef struct pcase {
@@ -340,7 +309,7 @@ static int pick_kind(gen_t *g, const pcase_t *c)
     unsigned total = 0;
     for (int k = CW_EVENT_KIND_FIRST; k <= CW_EVENT_KIND_LAST; k++)
         total += kind_weight(k, c);
-    uint32_t r = rng_below(&g->rng, total);
+    uint32_t r = cw_tools_rand_below(&g->rng, total);
     for (int k = CW_EVENT_KIND_FIRST; k <= CW_EVENT_KIND_LAST; k++) {
         unsigned w = kind_weight(k, c);
         if (r < w)
@@ -358,7 +327,7 @@ static int pick_case_type(gen_t *g)
     } mix[] = {{CT(PUBLIC_LAW_S31_CARE), 25}, {CT(PUBLIC_LAW_S31_SUPERVISION), 5},
                {CT(PUBLIC_LAW_OTHER), 5},     {CT(PRIVATE_LAW_WTFH), 35},
                {CT(PRIVATE_LAW_WAFH), 20},    {CT(RULE_16_4), 10}};
-    uint32_t r = rng_below(&g->rng, 100);
+    uint32_t r = cw_tools_rand_below(&g->rng, 100);
     for (size_t i = 0; i < CW_ARRAY_LEN(mix); i++) {
         if (r < mix[i].weight)
             return mix[i].type;
@@ -370,28 +339,7 @@ static int pick_case_type(gen_t *g)
 /* One event under construction: the envelope, its payloads and the strings they point at. */
 typedef struct draft {
     Casewatch__V1__Event ev;
-    union {
-        Casewatch__V1__CaseOpened case_opened;
-        Casewatch__V1__ChildAdded child_added;
-        Casewatch__V1__Allocated allocated;
-        Casewatch__V1__ChildSeen child_seen;
-        Casewatch__V1__HearingListed hearing_listed;
-        Casewatch__V1__HearingHeld hearing_held;
-        Casewatch__V1__HearingAdjourned hearing_adjourned;
-        Casewatch__V1__ReportOrdered report_ordered;
-        Casewatch__V1__ReportExtensionAgreed report_extension_agreed;
-        Casewatch__V1__ReportFiled report_filed;
-        Casewatch__V1__SafeguardingConcernRaised safeguarding_concern_raised;
-        Casewatch__V1__RiskAssessmentRecorded risk_assessment_recorded;
-        Casewatch__V1__DomesticAbuseAssessed domestic_abuse_assessed;
-        Casewatch__V1__SafeguardingLetterFiled safeguarding_letter_filed;
-        Casewatch__V1__PlanningMeetingHeld planning_meeting_held;
-        Casewatch__V1__ManagementOversightRecorded management_oversight_recorded;
-        Casewatch__V1__CaseClosed case_closed;
-        Casewatch__V1__CaseReopened case_reopened;
-        Casewatch__V1__TimetableExtended timetable_extended;
-        Casewatch__V1__CaseReclassified case_reclassified;
-    } p;
+    cw_evbuild_payload_t p;
     char event_id[PRODUCE_KEY_LEN];
     char case_id[PRODUCE_KEY_LEN];
     char id1[PRODUCE_ID_LEN];
@@ -408,31 +356,23 @@ typedef struct draft {
  */
 static void gen_event(gen_t *g, uint64_t i, uint32_t j, int kind, draft_t *d)
 {
-    static const Casewatch__V1__Event ev0 = CASEWATCH__V1__EVENT__INIT;
     pcase_t *c = &g->cases[j];
     int64_t at = g->base_ms + (int64_t)i;
 
     memset(d, 0, sizeof *d);
-    d->ev = ev0;
     snprintf(d->event_id, sizeof d->event_id, "%s-evt-%" PRIu64, g->prefix, i);
     snprintf(d->case_id, sizeof d->case_id, "%s-case-%" PRIu32, g->prefix, j);
     snprintf(d->team, sizeof d->team, "team-%" PRIu32, j % 5 + 1);
     snprintf(d->service_area, sizeof d->service_area, "osa-%" PRIu32, j % 8 + 1);
-    d->ev.event_id = d->event_id;
-    d->ev.case_id = d->case_id;
-    d->ev.occurred_at = at;
-    d->ev.source = "casewatch-produce";
-    d->ev.schema_version = CW_EVENT_SCHEMA_VERSION;
-    d->ev.payload_case = (Casewatch__V1__Event__PayloadCase)kind;
+    cw_evbuild_envelope(&d->ev, d->event_id, d->case_id, "casewatch-produce", at);
+    cw_evbuild_payload(&d->ev, &d->p, kind);
 
     switch (kind) {
     case K(CASE_OPENED): {
-        static const Casewatch__V1__CaseOpened init = CASEWATCH__V1__CASE_OPENED__INIT;
         Casewatch__V1__CaseOpened *m = &d->p.case_opened;
-        *m = init;
         c->opened = true;
         c->case_type = (uint8_t)pick_case_type(g);
-        c->n_children = (uint16_t)(1 + rng_below(&g->rng, 3));
+        c->n_children = (uint16_t)(1 + cw_tools_rand_below(&g->rng, 3));
         for (unsigned k = 0; k < c->n_children; k++) {
             snprintf(d->child_buf[k], sizeof d->child_buf[k], "%s-child-%u", d->case_id, k);
             d->child_ids[k] = d->child_buf[k];
@@ -444,26 +384,21 @@ static void gen_event(gen_t *g, uint64_t i, uint32_t j, int kind, draft_t *d)
         m->issued_at = at;
         m->n_child_ids = c->n_children;
         m->child_ids = d->child_ids;
-        m->welfare_at_risk = rng_below(&g->rng, 10) == 0;
-        m->pathfinder = is_private(c->case_type) && rng_below(&g->rng, 8) == 0;
+        m->welfare_at_risk = cw_tools_rand_below(&g->rng, 10) == 0;
+        m->pathfinder = is_private(c->case_type) && cw_tools_rand_below(&g->rng, 8) == 0;
         if (!is_private(c->case_type)) {
             snprintf(d->id1, sizeof d->id1, "la-%" PRIu32, 800 + j % 150);
             m->local_authority = d->id1;
         }
-        d->ev.case_opened = m;
         break;
     }
     case K(CHILD_ADDED): {
-        static const Casewatch__V1__ChildAdded init = CASEWATCH__V1__CHILD_ADDED__INIT;
         Casewatch__V1__ChildAdded *m = &d->p.child_added;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "%s-child-%u", d->case_id, c->n_children++);
         m->child_id = d->id1;
-        d->ev.child_added = m;
         break;
     }
     case K(ALLOCATED): {
-        static const Casewatch__V1__Allocated init = CASEWATCH__V1__ALLOCATED__INIT;
         static const int targets[] = {
             CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER,
             CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM,
@@ -473,8 +408,7 @@ static void gen_event(gen_t *g, uint64_t i, uint32_t j, int kind, draft_t *d)
         };
         static const unsigned weights[] = {85, 3, 5, 4, 3}; /* sums to 100 */
         Casewatch__V1__Allocated *m = &d->p.allocated;
-        *m = init;
-        uint32_t r = rng_below(&g->rng, 100);
+        uint32_t r = cw_tools_rand_below(&g->rng, 100);
         size_t t = 0;
         while (t + 1 < CW_ARRAY_LEN(targets) && r >= weights[t])
             r -= weights[t++];
@@ -482,192 +416,131 @@ static void gen_event(gen_t *g, uint64_t i, uint32_t j, int kind, draft_t *d)
         m->team = d->team;
         if (t == 0) {
             snprintf(d->id1, sizeof d->id1, "%s-fca-%" PRIu32, g->prefix,
-                     rng_below(&g->rng, g->n_workers));
+                     cw_tools_rand_below(&g->rng, g->n_workers));
             m->worker_id = d->id1;
             m->reallocation = c->allocated_worker;
             c->allocated_worker = true;
         } else {
             c->allocated_worker = false;
         }
-        d->ev.allocated = m;
         break;
     }
     case K(CHILD_SEEN): {
-        static const Casewatch__V1__ChildSeen init = CASEWATCH__V1__CHILD_SEEN__INIT;
         Casewatch__V1__ChildSeen *m = &d->p.child_seen;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "%s-child-%" PRIu32, d->case_id,
-                 rng_below(&g->rng, c->n_children ? c->n_children : 1));
+                 cw_tools_rand_below(&g->rng, c->n_children ? c->n_children : 1));
         m->child_id = d->id1;
-        m->in_person = rng_below(&g->rng, 10) < 8;
-        d->ev.child_seen = m;
+        m->in_person = cw_tools_rand_below(&g->rng, 10) < 8;
         break;
     }
     case K(HEARING_LISTED): {
-        static const Casewatch__V1__HearingListed init = CASEWATCH__V1__HEARING_LISTED__INIT;
         Casewatch__V1__HearingListed *m = &d->p.hearing_listed;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "h-%u", ++c->n_hearings);
         m->hearing_id = d->id1;
         m->hearing_kind = c->n_hearings == 1
                               ? CASEWATCH__V1__HEARING_KIND__HEARING_KIND_FIRST_HEARING_FHDRA
-                              : (Casewatch__V1__HearingKind)(2 + rng_below(&g->rng, 5));
-        m->listed_for = at + (int64_t)(7 + rng_below(&g->rng, 56)) * 86400000LL;
-        d->ev.hearing_listed = m;
+                              : (Casewatch__V1__HearingKind)(2 + cw_tools_rand_below(&g->rng, 5));
+        m->listed_for = at + (int64_t)(7 + cw_tools_rand_below(&g->rng, 56)) * 86400000LL;
         break;
     }
     case K(HEARING_HELD): {
-        static const Casewatch__V1__HearingHeld init = CASEWATCH__V1__HEARING_HELD__INIT;
         Casewatch__V1__HearingHeld *m = &d->p.hearing_held;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "h-%u", c->n_hearings);
         m->hearing_id = d->id1;
-        m->effective = rng_below(&g->rng, 10) < 8;
-        d->ev.hearing_held = m;
+        m->effective = cw_tools_rand_below(&g->rng, 10) < 8;
         break;
     }
     case K(HEARING_ADJOURNED): {
-        static const Casewatch__V1__HearingAdjourned init = CASEWATCH__V1__HEARING_ADJOURNED__INIT;
         Casewatch__V1__HearingAdjourned *m = &d->p.hearing_adjourned;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "h-%u", c->n_hearings);
         m->hearing_id = d->id1;
-        if (rng_below(&g->rng, 2))
-            m->relisted_for = at + (int64_t)(14 + rng_below(&g->rng, 42)) * 86400000LL;
-        m->reason = (Casewatch__V1__AdjournReason)rng_below(&g->rng, 8);
-        d->ev.hearing_adjourned = m;
+        if (cw_tools_rand_below(&g->rng, 2))
+            m->relisted_for = at + (int64_t)(14 + cw_tools_rand_below(&g->rng, 42)) * 86400000LL;
+        m->reason = (Casewatch__V1__AdjournReason)cw_tools_rand_below(&g->rng, 8);
         break;
     }
     case K(REPORT_ORDERED): {
-        static const Casewatch__V1__ReportOrdered init = CASEWATCH__V1__REPORT_ORDERED__INIT;
         Casewatch__V1__ReportOrdered *m = &d->p.report_ordered;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "r-%u", ++c->n_reports);
         m->report_id = d->id1;
         m->report_kind = is_private(c->case_type)
                              ? CASEWATCH__V1__REPORT_KIND__REPORT_KIND_S7_REPORT
                              : CASEWATCH__V1__REPORT_KIND__REPORT_KIND_GUARDIAN_ANALYSIS;
-        m->due_at = at + (int64_t)(28 + rng_below(&g->rng, 70)) * 86400000LL;
-        d->ev.report_ordered = m;
+        m->due_at = at + (int64_t)(28 + cw_tools_rand_below(&g->rng, 70)) * 86400000LL;
         break;
     }
     case K(REPORT_EXTENSION_AGREED): {
-        static const Casewatch__V1__ReportExtensionAgreed init =
-            CASEWATCH__V1__REPORT_EXTENSION_AGREED__INIT;
         Casewatch__V1__ReportExtensionAgreed *m = &d->p.report_extension_agreed;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "r-%u", c->n_reports);
         m->report_id = d->id1;
-        m->new_due_at = at + (int64_t)(14 + rng_below(&g->rng, 42)) * 86400000LL;
-        d->ev.report_extension_agreed = m;
+        m->new_due_at = at + (int64_t)(14 + cw_tools_rand_below(&g->rng, 42)) * 86400000LL;
         break;
     }
     case K(REPORT_FILED): {
-        static const Casewatch__V1__ReportFiled init = CASEWATCH__V1__REPORT_FILED__INIT;
         Casewatch__V1__ReportFiled *m = &d->p.report_filed;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "r-%u", c->n_reports);
         m->report_id = d->id1;
-        d->ev.report_filed = m;
         break;
     }
     case K(SAFEGUARDING_CONCERN_RAISED): {
-        static const Casewatch__V1__SafeguardingConcernRaised init =
-            CASEWATCH__V1__SAFEGUARDING_CONCERN_RAISED__INIT;
         Casewatch__V1__SafeguardingConcernRaised *m = &d->p.safeguarding_concern_raised;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "c-%u", ++c->n_concerns);
         m->concern_id = d->id1;
-        m->concern_kind = (Casewatch__V1__ConcernKind)(1 + rng_below(&g->rng, 9));
-        if (rng_below(&g->rng, 2)) {
+        m->concern_kind = (Casewatch__V1__ConcernKind)(1 + cw_tools_rand_below(&g->rng, 9));
+        if (cw_tools_rand_below(&g->rng, 2)) {
             snprintf(d->id2, sizeof d->id2, "%s-child-0", d->case_id);
             m->child_id = d->id2;
         }
-        d->ev.safeguarding_concern_raised = m;
         break;
     }
     case K(RISK_ASSESSMENT_RECORDED): {
-        static const Casewatch__V1__RiskAssessmentRecorded init =
-            CASEWATCH__V1__RISK_ASSESSMENT_RECORDED__INIT;
         Casewatch__V1__RiskAssessmentRecorded *m = &d->p.risk_assessment_recorded;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "c-%u", c->n_concerns);
         m->concern_id = d->id1;
-        d->ev.risk_assessment_recorded = m;
         break;
     }
     case K(DOMESTIC_ABUSE_ASSESSED): {
-        static const Casewatch__V1__DomesticAbuseAssessed init =
-            CASEWATCH__V1__DOMESTIC_ABUSE_ASSESSED__INIT;
         Casewatch__V1__DomesticAbuseAssessed *m = &d->p.domestic_abuse_assessed;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "c-%u", c->n_concerns);
         m->concern_id = d->id1;
-        d->ev.domestic_abuse_assessed = m;
         break;
     }
     case K(SAFEGUARDING_LETTER_FILED): {
-        static const Casewatch__V1__SafeguardingLetterFiled init =
-            CASEWATCH__V1__SAFEGUARDING_LETTER_FILED__INIT;
         Casewatch__V1__SafeguardingLetterFiled *m = &d->p.safeguarding_letter_filed;
-        *m = init;
         if (c->n_hearings)
             m->hearing_id = "h-1";
-        d->ev.safeguarding_letter_filed = m;
         break;
     }
-    case K(PLANNING_MEETING_HELD): {
-        static const Casewatch__V1__PlanningMeetingHeld init =
-            CASEWATCH__V1__PLANNING_MEETING_HELD__INIT;
-        d->p.planning_meeting_held = init;
-        d->ev.planning_meeting_held = &d->p.planning_meeting_held;
+    case K(PLANNING_MEETING_HELD): /* no fields */
         break;
-    }
     case K(MANAGEMENT_OVERSIGHT_RECORDED): {
-        static const Casewatch__V1__ManagementOversightRecorded init =
-            CASEWATCH__V1__MANAGEMENT_OVERSIGHT_RECORDED__INIT;
         Casewatch__V1__ManagementOversightRecorded *m = &d->p.management_oversight_recorded;
-        *m = init;
         snprintf(d->id1, sizeof d->id1, "%s-mgr-%" PRIu32, g->prefix, j % 7);
         m->manager_id = d->id1;
-        m->oversight_kind = (Casewatch__V1__OversightKind)(1 + rng_below(&g->rng, 7));
-        d->ev.management_oversight_recorded = m;
+        m->oversight_kind = (Casewatch__V1__OversightKind)(1 + cw_tools_rand_below(&g->rng, 7));
         break;
     }
     case K(CASE_CLOSED): {
-        static const Casewatch__V1__CaseClosed init = CASEWATCH__V1__CASE_CLOSED__INIT;
         Casewatch__V1__CaseClosed *m = &d->p.case_closed;
-        *m = init;
-        m->outcome = (Casewatch__V1__CloseOutcome)(1 + rng_below(&g->rng, 7));
+        m->outcome = (Casewatch__V1__CloseOutcome)(1 + cw_tools_rand_below(&g->rng, 7));
         c->closed = true;
-        d->ev.case_closed = m;
         break;
     }
     case K(CASE_REOPENED): {
-        static const Casewatch__V1__CaseReopened init = CASEWATCH__V1__CASE_REOPENED__INIT;
         Casewatch__V1__CaseReopened *m = &d->p.case_reopened;
-        *m = init;
-        m->reason = (Casewatch__V1__ReopenReason)rng_below(&g->rng, 7);
+        m->reason = (Casewatch__V1__ReopenReason)cw_tools_rand_below(&g->rng, 7);
         c->closed = false;
-        d->ev.case_reopened = m;
         break;
     }
     case K(TIMETABLE_EXTENDED): {
-        static const Casewatch__V1__TimetableExtended init =
-            CASEWATCH__V1__TIMETABLE_EXTENDED__INIT;
         Casewatch__V1__TimetableExtended *m = &d->p.timetable_extended;
-        *m = init;
-        m->weeks = 1 + rng_below(&g->rng, 8);
-        d->ev.timetable_extended = m;
+        m->weeks = 1 + cw_tools_rand_below(&g->rng, 8);
         break;
     }
     case K(CASE_RECLASSIFIED): {
-        static const Casewatch__V1__CaseReclassified init = CASEWATCH__V1__CASE_RECLASSIFIED__INIT;
         Casewatch__V1__CaseReclassified *m = &d->p.case_reclassified;
-        *m = init;
         c->case_type = c->case_type == CT(PRIVATE_LAW_WTFH) ? CT(PRIVATE_LAW_WAFH) : CT(RULE_16_4);
         m->new_case_type = (Casewatch__V1__CaseType)c->case_type;
-        d->ev.case_reclassified = m;
         break;
     }
     default:
@@ -717,14 +590,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     produce_state_t *st = opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof buf);
-        fprintf(stderr, "casewatch-produce: fatal producer error: %s\n", buf);
+    if (cw_tools_kafka_error("casewatch-produce", rk, err, reason))
         st->fatal = true;
-        return;
-    }
-    fprintf(stderr, "casewatch-produce: kafka: %s\n", reason);
 }
 
 /*
@@ -733,34 +600,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  */
 static rd_kafka_t *producer_new(const produce_opts_t *o, produce_state_t *st, bool *bad_conf)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf;
     const char *const defaults[][2] = {
         {"bootstrap.servers", o->bootstrap}, {"acks", "all"},
         {"enable.idempotence", "true"},      {"linger.ms", "5"},
         {"message.timeout.ms", "60000"},     {"client.id", "casewatch-produce"},
     };
-
-    const char *bad = NULL;
-    conf = cw_kafka_conf_build(defaults, CW_ARRAY_LEN(defaults), o->props, o->n_props, &bad,
-                               errstr, sizeof errstr);
-    if (!conf) {
-        fprintf(stderr, "%s: %s%s: %s\n", "casewatch-produce", strchr(bad, '=') ? "-X " : "",
-                bad, errstr);
-        *bad_conf = true;
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, st);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "casewatch-produce: cannot create producer: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return rk; /* owns conf now */
+    return cw_tools_producer_new("casewatch-produce", defaults, CW_ARRAY_LEN(defaults),
+                                 o->props, o->n_props, st, on_delivery, on_error, bad_conf);
 }
 
 /*
@@ -850,7 +696,7 @@ static int produce_stream(rd_kafka_t *rk, const produce_opts_t *o, gen_t *g, pro
     int rc = 0;
 
     for (uint64_t i = 0; i < o->events && !st->fatal && rc == 0; i++) {
-        uint32_t j = rng_below(&g->rng, g->n_cases);
+        uint32_t j = cw_tools_rand_below(&g->rng, g->n_cases);
         int kind = pick_kind(g, &g->cases[j]);
         gen_event(g, i, j, kind, d);
         run->case_of[i] = j;
@@ -892,7 +738,7 @@ static int produce_stream(rd_kafka_t *rk, const produce_opts_t *o, gen_t *g, pro
              * consumer must dead-letter it; check that it would */
             uint8_t junk[16] = {0x07};
             for (size_t k = 1; k < sizeof junk; k++)
-                junk[k] = (uint8_t)rng_next(&g->rng);
+                junk[k] = (uint8_t)cw_splitmix64(&g->rng);
             cw_event_t probe;
             if (cw_event_decode(junk, sizeof junk, 0, now, &probe, NULL, 0) !=
                 CW_REJECT_UNDECODABLE) {

@@ -27,6 +27,7 @@
 #include "casewatch/casebook.h"
 #include "casewatch/common.h"
 #include "casewatch/event.h"
+#include "casewatch/tools.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,19 +71,6 @@ static void usage(FILE *out)
             "      --prefix P        case ids P-case-<n> (default seed)\n"
             "      --batch K         rebuild the casebook every K cases (default 50000)\n"
             "  -h, --help            this text\n");
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(rng_next(s) % n);
 }
 
 /* ---- the COPY stream --------------------------------------------------------------------- */
@@ -176,7 +164,7 @@ static int pick_case_type(uint64_t *rng)
         int type;
         unsigned weight;
     } mix[] = {{1, 25}, {2, 5}, {3, 5}, {4, 35}, {5, 20}, {6, 10}};
-    uint32_t r = rng_below(rng, 100);
+    uint32_t r = cw_tools_rand_below(rng, 100);
     for (size_t i = 0; i < CW_ARRAY_LEN(mix); i++) {
         if (r < mix[i].weight)
             return mix[i].type;
@@ -197,12 +185,12 @@ static cw_case_t *build_case(cw_casebook_t *cb, const seed_opts_t *o, uint64_t i
 {
     char eid[96], child[2][112], worker[64], team[32], osa[32];
     char *kids[2] = {child[0], child[1]};
-    int nkids = 1 + (rng_below(rng, 100) < 35);
-    int64_t start = now - DAY_MS + 1 - (int64_t)rng_below(rng, (uint32_t)(2 * DAY_MS));
-    const char *area = court_areas[rng_below(rng, CW_ARRAY_LEN(court_areas))];
-    snprintf(osa, sizeof osa, "osa-%u", rng_below(rng, 20));
-    snprintf(team, sizeof team, "team-%u", rng_below(rng, 200));
-    snprintf(worker, sizeof worker, "fca-%05u", rng_below(rng, 50000));
+    int nkids = 1 + (cw_tools_rand_below(rng, 100) < 35);
+    int64_t start = now - DAY_MS + 1 - (int64_t)cw_tools_rand_below(rng, (uint32_t)(2 * DAY_MS));
+    const char *area = court_areas[cw_tools_rand_below(rng, CW_ARRAY_LEN(court_areas))];
+    snprintf(osa, sizeof osa, "osa-%u", cw_tools_rand_below(rng, 20));
+    snprintf(team, sizeof team, "team-%u", cw_tools_rand_below(rng, 200));
+    snprintf(worker, sizeof worker, "fca-%05u", cw_tools_rand_below(rng, 50000));
     for (int k = 0; k < 2; k++)
         snprintf(child[k], sizeof child[k], "%s-child-%" PRIu64 "-%d", o->prefix, i, k + 1);
 
@@ -221,7 +209,7 @@ static cw_case_t *build_case(cw_casebook_t *cb, const seed_opts_t *o, uint64_t i
     co.issued_at = start;
     co.n_child_ids = (size_t)nkids;
     co.child_ids = kids;
-    co.welfare_at_risk = rng_below(rng, 100) < 5;
+    co.welfare_at_risk = cw_tools_rand_below(rng, 100) < 5;
     snprintf(eid, sizeof eid, "%s-evt-%" PRIu64 "-1", o->prefix, i);
     e.occurred_at = start;
     e.payload_case = CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED;
@@ -233,7 +221,7 @@ static cw_case_t *build_case(cw_casebook_t *cb, const seed_opts_t *o, uint64_t i
     al.target = CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER;
     al.worker_id = worker;
     al.team = team;
-    int64_t alloc_at = start + HOUR_MS + (int64_t)rng_below(rng, (uint32_t)(6 * HOUR_MS));
+    int64_t alloc_at = start + HOUR_MS + (int64_t)cw_tools_rand_below(rng, (uint32_t)(6 * HOUR_MS));
     if (alloc_at > now)
         alloc_at = now;
     snprintf(eid, sizeof eid, "%s-evt-%" PRIu64 "-2", o->prefix, i);
@@ -244,10 +232,10 @@ static cw_case_t *build_case(cw_casebook_t *cb, const seed_opts_t *o, uint64_t i
     apply(cb, &e, part);
 
     /* about half: a child seen (mostly in person) since */
-    if (rng_below(rng, 100) < 50) {
+    if (cw_tools_rand_below(rng, 100) < 50) {
         Casewatch__V1__ChildSeen cs = CASEWATCH__V1__CHILD_SEEN__INIT;
         cs.child_id = child[0];
-        cs.in_person = rng_below(rng, 100) < 90;
+        cs.in_person = cw_tools_rand_below(rng, 100) < 90;
         cs.worker_id = worker;
         int64_t at = alloc_at + (now - alloc_at) / 2;
         snprintf(eid, sizeof eid, "%s-evt-%" PRIu64 "-3", o->prefix, i);
@@ -317,26 +305,6 @@ static bool exec_ok(PGconn *db, const char *sql)
     return ok;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     enum { O_DB = 256, O_CASES, O_PARTS, O_TOPICS, O_NEXT, O_SEED, O_PREFIX, O_BATCH };
@@ -370,7 +338,7 @@ int main(int argc, char **argv)
         case O_PARTS:
         case O_SEED:
         case O_BATCH:
-            if (parse_u64(optarg, &u) != 0 || (c != O_SEED && u == 0) ||
+            if (cw_tools_parse_u64(optarg, &u) != 0 || (c != O_SEED && u == 0) ||
                 (c == O_PARTS && u > 100000)) {
                 fprintf(stderr, "casewatch-seed-cases: bad number \"%s\"\n", optarg);
                 return 2;
@@ -418,7 +386,7 @@ int main(int argc, char **argv)
         PQfinish(db);
         return 1;
     }
-    double t0 = mono_s();
+    double t0 = cw_tools_mono_s();
     int rc = 1;
     if (!exec_ok(db, "BEGIN"))
         goto out;
@@ -471,7 +439,7 @@ int main(int argc, char **argv)
         PQclear(r);
     if (!copy_ok || b.failed)
         goto out;
-    double t_copy = mono_s();
+    double t_copy = cw_tools_mono_s();
 
     /* the offsets: the daemon assigned these partitions loads the cases above */
     char *topics = cw_strdup(o.topics), *save = NULL;
@@ -499,7 +467,7 @@ int main(int argc, char **argv)
     free(topics);
     if (!exec_ok(db, "COMMIT"))
         goto out;
-    double t1 = mono_s();
+    double t1 = cw_tools_mono_s();
     printf("seeded %" PRIu64 " open cases over %d partitions in %.1f s (build+COPY %.1f s, "
            "commit %.1f s); mean packed state %.0f bytes\n",
            o.cases, o.partitions, t1 - t0, t_copy - t0, t1 - t_copy,

@@ -66,13 +66,6 @@ int cw_batch_size(const batch_t *b)
     return b->nev + b->ndl;
 }
 
-uint64_t cw_str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 const char *cw_batch_ev_id(const batch_t *b, int i)
 {
@@ -84,7 +77,7 @@ int cw_batch_id_find(const batch_t *b, const char *id)
 {
     if (!b->idcap)
         return -1;
-    for (size_t j = cw_str_hash(id) & (b->idcap - 1); b->ids[j]; j = (j + 1) & (b->idcap - 1))
+    for (size_t j = cw_hash_str(id) & (b->idcap - 1); b->ids[j]; j = (j + 1) & (b->idcap - 1))
         if (!strcmp(cw_batch_ev_id(b, b->ids[j] - 1), id))
             return b->ids[j] - 1;
     return -1;
@@ -102,7 +95,7 @@ bool cw_batch_id_add(batch_t *b, const char *id)
         for (size_t i = 0; i < b->idcap; i++) {
             if (!b->ids[i])
                 continue;
-            size_t j = cw_str_hash(cw_batch_ev_id(b, b->ids[i] - 1)) & (ncap - 1);
+            size_t j = cw_hash_str(cw_batch_ev_id(b, b->ids[i] - 1)) & (ncap - 1);
             while (n[j])
                 j = (j + 1) & (ncap - 1);
             n[j] = b->ids[i];
@@ -111,7 +104,7 @@ bool cw_batch_id_add(batch_t *b, const char *id)
         b->ids = n;
         b->idcap = ncap;
     }
-    size_t j = cw_str_hash(id) & (b->idcap - 1);
+    size_t j = cw_hash_str(id) & (b->idcap - 1);
     while (b->ids[j])
         j = (j + 1) & (b->idcap - 1);
     b->ids[j] = b->nev + 1;

@@ -10,7 +10,6 @@ batch_t *cw_batch_new(int nslots);
 void cw_dead_letter_fini(dead_letter_t *d);
 void cw_batch_free(batch_t *b);
 int cw_batch_size(const batch_t *b);
-uint64_t cw_str_hash(const char *s);
 const char *cw_batch_ev_id(const batch_t *b, int i);
 int cw_batch_id_find(const batch_t *b, const char *id);
 bool cw_batch_id_add(batch_t *b, const char *id);

@@ -39,12 +39,7 @@ struct cw_casebook {
 
 uint64_t cw_casebook_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return cw_hash_str(s);
 }
 
 static void intern_grow(intern_t *in)
@@ -142,11 +137,7 @@ struct cw_aggdelta {
 
 static uint64_t key_hash(const cw_agg_key_t *k)
 {
-    const unsigned char *p = (const unsigned char *)k;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < sizeof(*k); i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
+    return cw_hash_fnv1a(k, sizeof(*k));
 }
 
 cw_aggdelta_t *cw_aggdelta_new(void)
@@ -780,9 +771,17 @@ static void anomaly(apply_ctx_t *a, const char *kind, const char *fmt, ...)
     a->fn(a->arg, a->ev, kind, detail);
 }
 
-static void apply_case_opened(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__CaseOpened *o,
+/* One handler per event kind: what that kind does to the case, between the common prologue
+ * (case lookup, -1 contribution, the after-close check) and epilogue (first/last times, the
+ * count, +1 contribution, dirty) that cw_casebook_apply() keeps. t and h are the event's time
+ * and id hash, the stamp its facts are ordered by. */
+typedef void apply_fn(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                      int64_t t, uint64_t h, apply_ctx_t *a);
+
+static void apply_case_opened(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
                               int64_t t, uint64_t h, apply_ctx_t *a)
 {
+    const Casewatch__V1__CaseOpened *o = e->case_opened;
     if (c->opened)
         anomaly(a, "case_opened_twice", "case_opened again; the earliest one counts");
     if (!older(t, h, c->opened_stamp))
@@ -806,9 +805,18 @@ children:
     }
 }
 
-static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Allocated *al,
-                            int64_t t, uint64_t h)
+static void apply_child_added(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                              int64_t t, uint64_t h, apply_ctx_t *a)
 {
+    cw_child_t *ch = child_get(c, e->child_added->child_id, a);
+    if (ch)
+        ch->member = true;
+}
+
+static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                            int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    const Casewatch__V1__Allocated *al = e->allocated;
     bool to_worker = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_WORKER;
     bool to_team = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_TEAM;
     bool to_duty = al->target == CASEWATCH__V1__ALLOCATION_TARGET__ALLOCATION_TARGET_DUTY;
@@ -847,16 +855,253 @@ static void apply_allocated(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1
         c->team = cw_casebook_intern(cb, al->team);
 }
 
-static void apply_concern_16a(cw_case_t *c, const char *concern_id, int64_t t,
-                              apply_ctx_t *a)
+static void apply_child_seen(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                             int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    cw_child_t *ch = child_get(c, e->child_seen->child_id, a);
+    if (!ch)
+        return;
+    set_min(&ch->seen_ms, t);
+    if (e->child_seen->in_person)
+        set_min(&ch->in_person_ms, t);
+}
+
+static void apply_hearing_listed(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                                 int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id, a);
+    if (!hg)
+        return;
+    /* the kind a listing gives wins over one a held event gave (the greater of two) */
+    if (hg->kind_from_held || (uint8_t)e->hearing_listed->hearing_kind > hg->kind) {
+        hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
+        hg->kind_from_held = false;
+    }
+    if (newer(t, h, hg->stamp)) {
+        hg->stamp = (cw_stamp_t){t, h};
+        hg->status = CW_HEARING_LISTED;
+    }
+    relist(hg, t, e->hearing_listed->listed_for);
+}
+
+static void apply_hearing_held(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                               int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id, a);
+    if (!hg)
+        return;
+    if ((!hg->kind || hg->kind_from_held) && (uint8_t)e->hearing_held->hearing_kind > hg->kind) {
+        hg->kind = (uint8_t)e->hearing_held->hearing_kind;
+        hg->kind_from_held = true;
+    }
+    set_min(&hg->held_ms, t);
+    if (newer(t, h, hg->stamp)) {
+        hg->stamp = (cw_stamp_t){t, h};
+        hg->status = CW_HEARING_HELD;
+    }
+}
+
+static void apply_hearing_adjourned(cw_casebook_t *cb, cw_case_t *c,
+                                    const Casewatch__V1__Event *e, int64_t t, uint64_t h,
+                                    apply_ctx_t *a)
+{
+    cw_hearing_t *hg = hearing_get(c, e->hearing_adjourned->hearing_id, a);
+    if (!hg)
+        return;
+    if (newer(t, h, hg->stamp)) {
+        hg->stamp = (cw_stamp_t){t, h};
+        hg->status = CW_HEARING_ADJOURNED;
+    }
+    if (e->hearing_adjourned->relisted_for)
+        relist(hg, t, e->hearing_adjourned->relisted_for);
+}
+
+static void apply_report_ordered(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                                 int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    const Casewatch__V1__ReportOrdered *ro = e->report_ordered;
+    cw_report_t *r = report_get(c, ro->report_id, a);
+    if (!r)
+        return;
+    if (r->ordered_ms)
+        anomaly(a, "report_ordered_twice", "report ordered again");
+    /* ordered twice: the first order; at the same time the later due date, then the greater
+     * kind, so that arrival order does not matter */
+    if (!r->ordered_ms || t < r->ordered_ms ||
+        (t == r->ordered_ms &&
+         (ro->due_at > r->due_ms ||
+          (ro->due_at == r->due_ms && (uint8_t)ro->report_kind > r->kind)))) {
+        r->ordered_ms = t;
+        r->kind = (uint8_t)ro->report_kind;
+        r->due_ms = ro->due_at;
+    }
+}
+
+static void apply_report_extension_agreed(cw_casebook_t *cb, cw_case_t *c,
+                                          const Casewatch__V1__Event *e, int64_t t, uint64_t h,
+                                          apply_ctx_t *a)
+{
+    cw_report_t *r = report_get(c, e->report_extension_agreed->report_id, a);
+    if (!r)
+        return;
+    if (!r->ordered_ms || r->ordered_ms > t)
+        anomaly(a, "report_not_ordered", "extension agreed for a report not ordered");
+    if (r->extensions < UINT16_MAX) /* a count that saturates, never wraps to "none" */
+        r->extensions++;
+    if (newer(t, h, r->ext_stamp)) {
+        r->ext_stamp = (cw_stamp_t){t, h};
+        r->ext_due_ms = e->report_extension_agreed->new_due_at;
+    }
+}
+
+static void apply_report_filed(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                               int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    cw_report_t *r = report_get(c, e->report_filed->report_id, a);
+    if (!r)
+        return;
+    if (!r->ordered_ms || r->ordered_ms > t)
+        anomaly(a, "report_not_ordered", "report filed that was never ordered");
+    if (!r->ordered_ms && (uint8_t)e->report_filed->report_kind > r->kind)
+        r->kind = (uint8_t)e->report_filed->report_kind; /* the order's kind wins */
+    set_min(&r->filed_ms, t);
+}
+
+static void apply_concern_raised(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                                 int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
+    cw_concern_t *k = concern_add(c, s->concern_id, t, false, a);
+    if (!k)
+        return;
+    /* raised twice: the first raising's kind (the greater at the same time) */
+    if (!k->raised_ms || t < k->raised_ms ||
+        (t == k->raised_ms && (uint8_t)s->concern_kind > k->kind))
+        k->kind = (uint8_t)s->concern_kind;
+    set_min(&k->raised_ms, t);
+    for (int i = 0; i < c->nconcerns; i++)
+        if (record_assesses(&c->concerns[i], k))
+            assess(k, c->concerns[i].assessed_ms);
+    if (s->concern_kind == CASEWATCH__V1__CONCERN_KIND__CONCERN_KIND_DOMESTIC_ABUSE)
+        set_min(&c->da_alleged_ms, t);
+}
+
+static void apply_risk_assessment(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                                  int64_t t, uint64_t h, apply_ctx_t *a)
 {
     set_max(&c->risk16a_ms, t);
-    cw_concern_t *r = concern_add(c, concern_id, t, true, a);
+    cw_concern_t *r = concern_add(c, e->risk_assessment_recorded->concern_id, t, true, a);
     if (!r)
         return;
     for (int i = 0; i < c->nconcerns; i++) /* r stays put: nothing is added in the loop */
         if (record_assesses(r, &c->concerns[i]))
             assess(&c->concerns[i], r->assessed_ms);
+}
+
+static void apply_da_assessed(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                              int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    set_min(&c->da_assessed_ms, t);
+}
+
+static void apply_letter_filed(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                               int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    cw_hearing_t *hg = hearing_get(c, e->safeguarding_letter_filed->hearing_id, a);
+    if (hg)
+        set_min(&hg->letter_ms, t);
+}
+
+static void apply_planning_meeting(cw_casebook_t *cb, cw_case_t *c,
+                                   const Casewatch__V1__Event *e, int64_t t, uint64_t h,
+                                   apply_ctx_t *a)
+{
+    set_min(&c->planning_ms, t);
+}
+
+static void apply_oversight(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                            int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    set_min(&c->oversight_first_ms, t);
+    set_max(&c->oversight_last_ms, t);
+}
+
+static void apply_case_closed(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                              int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    if (newer(t, h, c->close_stamp)) {
+        c->close_stamp = (cw_stamp_t){t, h};
+        c->outcome = (uint8_t)e->case_closed->outcome;
+    }
+}
+
+static void apply_case_reopened(cw_casebook_t *cb, cw_case_t *c, const Casewatch__V1__Event *e,
+                                int64_t t, uint64_t h, apply_ctx_t *a)
+{
+    if (c->close_stamp.ms == 0 || c->close_stamp.ms > t)
+        anomaly(a, "reopen_without_close", "case reopened that was not closed");
+    if (newer(t, h, c->reopen_stamp))
+        c->reopen_stamp = (cw_stamp_t){t, h};
+}
+
+static void apply_timetable_extended(cw_casebook_t *cb, cw_case_t *c,
+                                     const Casewatch__V1__Event *e, int64_t t, uint64_t h,
+                                     apply_ctx_t *a)
+{
+    c->extension_weeks += e->timetable_extended->weeks;
+}
+
+static void apply_case_reclassified(cw_casebook_t *cb, cw_case_t *c,
+                                    const Casewatch__V1__Event *e, int64_t t, uint64_t h,
+                                    apply_ctx_t *a)
+{
+    if (newer(t, h, c->type_stamp)) {
+        c->type_stamp = (cw_stamp_t){t, h};
+        c->case_type = (uint8_t)e->case_reclassified->new_case_type;
+    }
+}
+
+/* Indexed by payload case. The prioritisation kinds are about an area, not a case: they are
+ * applied before any case is looked up (apply_prioritisation), so they have no entry here. */
+static apply_fn *const apply_handlers[] = {
+    [CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED] = apply_case_opened,
+    [CASEWATCH__V1__EVENT__PAYLOAD_CHILD_ADDED] = apply_child_added,
+    [CASEWATCH__V1__EVENT__PAYLOAD_ALLOCATED] = apply_allocated,
+    [CASEWATCH__V1__EVENT__PAYLOAD_CHILD_SEEN] = apply_child_seen,
+    [CASEWATCH__V1__EVENT__PAYLOAD_HEARING_LISTED] = apply_hearing_listed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD] = apply_hearing_held,
+    [CASEWATCH__V1__EVENT__PAYLOAD_HEARING_ADJOURNED] = apply_hearing_adjourned,
+    [CASEWATCH__V1__EVENT__PAYLOAD_REPORT_ORDERED] = apply_report_ordered,
+    [CASEWATCH__V1__EVENT__PAYLOAD_REPORT_EXTENSION_AGREED] = apply_report_extension_agreed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_REPORT_FILED] = apply_report_filed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED] = apply_concern_raised,
+    [CASEWATCH__V1__EVENT__PAYLOAD_RISK_ASSESSMENT_RECORDED] = apply_risk_assessment,
+    [CASEWATCH__V1__EVENT__PAYLOAD_DOMESTIC_ABUSE_ASSESSED] = apply_da_assessed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_LETTER_FILED] = apply_letter_filed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_PLANNING_MEETING_HELD] = apply_planning_meeting,
+    [CASEWATCH__V1__EVENT__PAYLOAD_MANAGEMENT_OVERSIGHT_RECORDED] = apply_oversight,
+    [CASEWATCH__V1__EVENT__PAYLOAD_CASE_CLOSED] = apply_case_closed,
+    [CASEWATCH__V1__EVENT__PAYLOAD_CASE_REOPENED] = apply_case_reopened,
+    [CASEWATCH__V1__EVENT__PAYLOAD_TIMETABLE_EXTENDED] = apply_timetable_extended,
+    [CASEWATCH__V1__EVENT__PAYLOAD_CASE_RECLASSIFIED] = apply_case_reclassified,
+};
+
+static void apply_prioritisation(cw_casebook_t *cb, const Casewatch__V1__Event *e, int64_t t,
+                                 uint64_t h)
+{
+    bool on = e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED;
+    const char *name = on ? e->prioritisation_activated->court_area
+                          : e->prioritisation_deactivated->court_area;
+    cw_area_t *ar = cw_casebook_area(cb, cw_casebook_intern(cb, name));
+    cw_area_add_change(ar, t, h, on);
+    area_dirty(cb, ar);
+    if (newer(t, h, ar->stamp)) {
+        if (ar->prioritised != on || !ar->stamp.ms)
+            ar->since_ms = t;
+        ar->prioritised = on;
+        ar->stamp = (cw_stamp_t){t, h};
+        area_dirty(cb, ar);
+    }
 }
 
 cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t partition,
@@ -869,19 +1114,7 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
 
     if (e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED ||
         e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_DEACTIVATED) {
-        bool on = e->payload_case == CASEWATCH__V1__EVENT__PAYLOAD_PRIORITISATION_ACTIVATED;
-        const char *name = on ? e->prioritisation_activated->court_area
-                              : e->prioritisation_deactivated->court_area;
-        cw_area_t *ar = cw_casebook_area(cb, cw_casebook_intern(cb, name));
-        cw_area_add_change(ar, t, h, on);
-        area_dirty(cb, ar);
-        if (newer(t, h, ar->stamp)) {
-            if (ar->prioritised != on || !ar->stamp.ms)
-                ar->since_ms = t;
-            ar->prioritised = on;
-            ar->stamp = (cw_stamp_t){t, h};
-            area_dirty(cb, ar);
-        }
+        apply_prioritisation(cb, e, t, h);
         return NULL;
     }
     if (!e->case_id || !*e->case_id)
@@ -901,176 +1134,9 @@ cw_case_t *cw_casebook_apply(cw_casebook_t *cb, const cw_event_t *ev, int32_t pa
     if (after_close)
         anomaly(&a, "event_after_close", "%s after the case closed", cw_event_kind_name(ev->kind));
 
-    switch (e->payload_case) {
-    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_OPENED:
-        apply_case_opened(cb, c, e->case_opened, t, h, &a);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_ADDED: {
-        cw_child_t *ch = child_get(c, e->child_added->child_id, &a);
-        if (ch)
-            ch->member = true;
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_ALLOCATED:
-        apply_allocated(cb, c, e->allocated, t, h);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CHILD_SEEN: {
-        cw_child_t *ch = child_get(c, e->child_seen->child_id, &a);
-        if (!ch)
-            break;
-        set_min(&ch->seen_ms, t);
-        if (e->child_seen->in_person)
-            set_min(&ch->in_person_ms, t);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_LISTED: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_listed->hearing_id, &a);
-        if (!hg)
-            break;
-        /* the kind a listing gives wins over one a held event gave (the greater of two) */
-        if (hg->kind_from_held || (uint8_t)e->hearing_listed->hearing_kind > hg->kind) {
-            hg->kind = (uint8_t)e->hearing_listed->hearing_kind;
-            hg->kind_from_held = false;
-        }
-        if (newer(t, h, hg->stamp)) {
-            hg->stamp = (cw_stamp_t){t, h};
-            hg->status = CW_HEARING_LISTED;
-        }
-        relist(hg, t, e->hearing_listed->listed_for);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_HELD: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_held->hearing_id, &a);
-        if (!hg)
-            break;
-        if ((!hg->kind || hg->kind_from_held) &&
-            (uint8_t)e->hearing_held->hearing_kind > hg->kind) {
-            hg->kind = (uint8_t)e->hearing_held->hearing_kind;
-            hg->kind_from_held = true;
-        }
-        set_min(&hg->held_ms, t);
-        if (newer(t, h, hg->stamp)) {
-            hg->stamp = (cw_stamp_t){t, h};
-            hg->status = CW_HEARING_HELD;
-        }
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_HEARING_ADJOURNED: {
-        cw_hearing_t *hg = hearing_get(c, e->hearing_adjourned->hearing_id, &a);
-        if (!hg)
-            break;
-        if (newer(t, h, hg->stamp)) {
-            hg->stamp = (cw_stamp_t){t, h};
-            hg->status = CW_HEARING_ADJOURNED;
-        }
-        if (e->hearing_adjourned->relisted_for)
-            relist(hg, t, e->hearing_adjourned->relisted_for);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_ORDERED: {
-        cw_report_t *r = report_get(c, e->report_ordered->report_id, &a);
-        if (!r)
-            break;
-        if (r->ordered_ms)
-            anomaly(&a, "report_ordered_twice", "report ordered again");
-        /* ordered twice: the first order; at the same time the later due date, then the
-         * greater kind, so that arrival order does not matter */
-        const Casewatch__V1__ReportOrdered *ro = e->report_ordered;
-        if (!r->ordered_ms || t < r->ordered_ms ||
-            (t == r->ordered_ms &&
-             (ro->due_at > r->due_ms ||
-              (ro->due_at == r->due_ms && (uint8_t)ro->report_kind > r->kind)))) {
-            r->ordered_ms = t;
-            r->kind = (uint8_t)e->report_ordered->report_kind;
-            r->due_ms = e->report_ordered->due_at;
-        }
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_EXTENSION_AGREED: {
-        cw_report_t *r = report_get(c, e->report_extension_agreed->report_id, &a);
-        if (!r)
-            break;
-        if (!r->ordered_ms || r->ordered_ms > t)
-            anomaly(&a, "report_not_ordered", "extension agreed for a report not ordered");
-        if (r->extensions < UINT16_MAX) /* a count that saturates, never wraps to "none" */
-            r->extensions++;
-        if (newer(t, h, r->ext_stamp)) {
-            r->ext_stamp = (cw_stamp_t){t, h};
-            r->ext_due_ms = e->report_extension_agreed->new_due_at;
-        }
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_REPORT_FILED: {
-        cw_report_t *r = report_get(c, e->report_filed->report_id, &a);
-        if (!r)
-            break;
-        if (!r->ordered_ms || r->ordered_ms > t)
-            anomaly(&a, "report_not_ordered", "report filed that was never ordered");
-        if (!r->ordered_ms && (uint8_t)e->report_filed->report_kind > r->kind)
-            r->kind = (uint8_t)e->report_filed->report_kind; /* the order's kind wins */
-        set_min(&r->filed_ms, t);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_CONCERN_RAISED: {
-        const Casewatch__V1__SafeguardingConcernRaised *s = e->safeguarding_concern_raised;
-        cw_concern_t *k = concern_add(c, s->concern_id, t, false, &a);
-        if (!k)
-            break;
-        /* raised twice: the first raising's kind (the greater at the same time) */
-        if (!k->raised_ms || t < k->raised_ms ||
-            (t == k->raised_ms && (uint8_t)s->concern_kind > k->kind))
-            k->kind = (uint8_t)s->concern_kind;
-        set_min(&k->raised_ms, t);
-        for (int i = 0; i < c->nconcerns; i++)
-            if (record_assesses(&c->concerns[i], k))
-                assess(k, c->concerns[i].assessed_ms);
-        if (s->concern_kind == CASEWATCH__V1__CONCERN_KIND__CONCERN_KIND_DOMESTIC_ABUSE)
-            set_min(&c->da_alleged_ms, t);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_RISK_ASSESSMENT_RECORDED:
-        apply_concern_16a(c, e->risk_assessment_recorded->concern_id, t, &a);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_DOMESTIC_ABUSE_ASSESSED:
-        set_min(&c->da_assessed_ms, t);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_SAFEGUARDING_LETTER_FILED: {
-        cw_hearing_t *hg = hearing_get(c, e->safeguarding_letter_filed->hearing_id, &a);
-        if (hg)
-            set_min(&hg->letter_ms, t);
-        break;
-    }
-    case CASEWATCH__V1__EVENT__PAYLOAD_PLANNING_MEETING_HELD:
-        set_min(&c->planning_ms, t);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_MANAGEMENT_OVERSIGHT_RECORDED:
-        set_min(&c->oversight_first_ms, t);
-        set_max(&c->oversight_last_ms, t);
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_CLOSED:
-        if (newer(t, h, c->close_stamp)) {
-            c->close_stamp = (cw_stamp_t){t, h};
-            c->outcome = (uint8_t)e->case_closed->outcome;
-        }
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_REOPENED:
-        if (c->close_stamp.ms == 0 || c->close_stamp.ms > t)
-            anomaly(&a, "reopen_without_close", "case reopened that was not closed");
-        if (newer(t, h, c->reopen_stamp))
-            c->reopen_stamp = (cw_stamp_t){t, h};
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_TIMETABLE_EXTENDED:
-        c->extension_weeks += e->timetable_extended->weeks;
-        break;
-    case CASEWATCH__V1__EVENT__PAYLOAD_CASE_RECLASSIFIED:
-        if (newer(t, h, c->type_stamp)) {
-            c->type_stamp = (cw_stamp_t){t, h};
-            c->case_type = (uint8_t)e->case_reclassified->new_case_type;
-        }
-        break;
-    default:
-        break;
-    }
+    size_t kind = (size_t)e->payload_case;
+    if (kind < CW_ARRAY_LEN(apply_handlers) && apply_handlers[kind])
+        apply_handlers[kind](cb, c, e, t, h, &a);
 
     if (c->event_count == 0 || t < c->first_ms)
         c->first_ms = t;

@@ -1,5 +1,5 @@
 /*
- * common.c — error names, the aborting allocation family and clocks.
+ * common.c — error names, the aborting allocation family, clocks, hashing and PRNG steps.
  */
 #include "casewatch/common.h"
 
@@ -130,4 +130,26 @@ int cw_jitter_ms(int ms, uint64_t *state)
         return ms;
     uint64_t r = (x * 0x2545f4914f6cdd1dull) >> 33;
     return ms + (int)(r % (uint64_t)(2 * jitter + 1)) - jitter;
+}
+
+uint64_t cw_hash_fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64: offset basis, then prime per byte */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t cw_hash_str(const char *s)
+{
+    return cw_hash_fnv1a(s, s ? strlen(s) : 0);
+}
+
+uint64_t cw_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
 }

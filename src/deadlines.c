@@ -302,6 +302,13 @@ int64_t cw_deadlines_due(const cw_deadlines_t *d, uint64_t key)
     return s < d->nslots ? d->heap[d->slots[s].pos].due : -1;
 }
 
+void cw_deadlines_foreach(const cw_deadlines_t *d,
+                          void (*fn)(void *arg, uint64_t key, int64_t due_ms), void *arg)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fn(arg, d->heap[i].key, d->heap[i].due);
+}
+
 void cw_deadlines_clear(cw_deadlines_t *d)
 {
     free(d->heap);

@@ -2,7 +2,8 @@
  * gen.c — the casewatch-gen simulation model: calibrated, deterministic case lifecycles.
  *
  * Owns: the court areas / service areas / teams / workers of the simulated service, one
- * planned lifecycle per live case, a min-heap of live cases keyed by their next event time,
+ * planned lifecycle per live case, a min-heap of live cases keyed by their next event time
+ * (a cw_deadlines_t keyed by case number, with the table from number to case),
  * the scratch protobuf message handed to the emit callback, and the ground truth.
  *
  * How it works. Each case's whole lifecycle is PLANNED when the case starts: its path
@@ -28,6 +29,8 @@
  * test_gen link: the simulator is not part of the daemon.
  */
 #include "casewatch/gen.h"
+#include "casewatch/deadlines.h"
+#include "casewatch/evbuild.h"
 #include "casewatch/event.h"
 
 #include <inttypes.h>
@@ -137,19 +140,11 @@ typedef struct rng {
     uint64_t s[4];
 } rng_t;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void rng_seed(rng_t *r, uint64_t a, uint64_t b)
 {
     uint64_t x = a ^ (b * 0xd1342543de82ef95ULL) ^ 0x5851f42d4c957f2dULL;
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+        r->s[i] = cw_splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k)
@@ -383,39 +378,10 @@ typedef struct gcase {
     uint32_t n_plan, next;
 } gcase_t;
 
-typedef struct heap_ent {
-    int64_t at;
-    uint32_t no;
-    gcase_t *c;
-} heap_ent_t;
-
 /* The scratch message handed to the callback. */
 typedef struct scratch {
     Casewatch__V1__Event ev;
-    union {
-        Casewatch__V1__CaseOpened case_opened;
-        Casewatch__V1__ChildAdded child_added;
-        Casewatch__V1__Allocated allocated;
-        Casewatch__V1__ChildSeen child_seen;
-        Casewatch__V1__HearingListed hearing_listed;
-        Casewatch__V1__HearingHeld hearing_held;
-        Casewatch__V1__HearingAdjourned hearing_adjourned;
-        Casewatch__V1__ReportOrdered report_ordered;
-        Casewatch__V1__ReportExtensionAgreed report_extension_agreed;
-        Casewatch__V1__ReportFiled report_filed;
-        Casewatch__V1__SafeguardingConcernRaised safeguarding_concern_raised;
-        Casewatch__V1__RiskAssessmentRecorded risk_assessment_recorded;
-        Casewatch__V1__DomesticAbuseAssessed domestic_abuse_assessed;
-        Casewatch__V1__SafeguardingLetterFiled safeguarding_letter_filed;
-        Casewatch__V1__PlanningMeetingHeld planning_meeting_held;
-        Casewatch__V1__ManagementOversightRecorded management_oversight_recorded;
-        Casewatch__V1__PrioritisationActivated prioritisation_activated;
-        Casewatch__V1__PrioritisationDeactivated prioritisation_deactivated;
-        Casewatch__V1__CaseClosed case_closed;
-        Casewatch__V1__CaseReopened case_reopened;
-        Casewatch__V1__TimetableExtended timetable_extended;
-        Casewatch__V1__CaseReclassified case_reclassified;
-    } p;
+    cw_evbuild_payload_t p;
     char event_id[64], case_id[24], source[64], id1[24], la[64];
     char *children[CW_EVENT_CHILDREN_MAX];
 } scratch_t;
@@ -450,8 +416,9 @@ struct cw_gen {
     int n_workers;
 
     /* live cases */
-    heap_ent_t *heap;
-    size_t heap_n, heap_cap;
+    cw_deadlines_t *live; /* key: case number, due: its next event's time */
+    gcase_t **by_no;      /* case number -> live case, NULL once finished; 0 is the area case */
+    size_t by_no_cap;
     uint32_t next_case_no;
     uint64_t seq;
 
@@ -1603,51 +1570,34 @@ static void assess_plan(cw_gen_t *g, gcase_t *c)
 
 /* ---- cases ------------------------------------------------------------------------------ */
 
+/* Queue a live case at its next event. A case is queued at most once (it is re-queued only
+ * after it was popped), so the (time, case number) order is strict: ties go to the lower
+ * number. */
 static void heap_push(cw_gen_t *g, gcase_t *c)
 {
-    if (g->heap_n == g->heap_cap) {
-        g->heap_cap = g->heap_cap ? g->heap_cap * 2 : 1024;
-        g->heap = cw_realloc(g->heap, g->heap_cap * sizeof *g->heap);
+    if (c->no >= g->by_no_cap) {
+        size_t cap = g->by_no_cap ? g->by_no_cap : 1024;
+        while (cap <= c->no)
+            cap *= 2;
+        g->by_no = cw_realloc(g->by_no, cap * sizeof *g->by_no);
+        memset(g->by_no + g->by_no_cap, 0, (cap - g->by_no_cap) * sizeof *g->by_no);
+        g->by_no_cap = cap;
     }
-    heap_ent_t x = {c->plan[c->next].at, c->no, c};
-    size_t i = g->heap_n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        heap_ent_t *u = &g->heap[up];
-        if (u->at < x.at || (u->at == x.at && u->no < x.no))
-            break;
-        g->heap[i] = *u;
-        i = up;
-    }
-    g->heap[i] = x;
+    g->by_no[c->no] = c;
+    cw_deadlines_schedule(g->live, c->no, c->plan[c->next].at);
 }
 
+/* The case whose next event is the earliest (the heap is not empty). */
 static gcase_t *heap_pop(cw_gen_t *g)
 {
-    gcase_t *top = g->heap[0].c;
-    heap_ent_t x = g->heap[--g->heap_n];
-    size_t i = 0, n = g->heap_n;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const heap_ent_t *best = &x;
-        if (l < n &&
-            (g->heap[l].at < best->at || (g->heap[l].at == best->at && g->heap[l].no < best->no))) {
-            m = l;
-            best = &g->heap[l];
-        }
-        if (r < n &&
-            (g->heap[r].at < best->at || (g->heap[r].at == best->at && g->heap[r].no < best->no))) {
-            m = r;
-            best = &g->heap[r];
-        }
-        if (m == i)
-            break;
-        g->heap[i] = g->heap[m];
-        i = m;
-    }
-    if (n > 0)
-        g->heap[i] = x;
-    return top;
+    uint64_t no;
+    int64_t at;
+    bool popped = cw_deadlines_pop_due(g->live, INT64_MAX, &no, &at);
+    CW_ASSERT(popped);
+    (void)popped;
+    gcase_t *c = g->by_no[no];
+    g->by_no[no] = NULL;
+    return c;
 }
 
 static void case_free(gcase_t *c)
@@ -2008,18 +1958,27 @@ static const char *child_name(cw_gen_t *g, int k)
     return g->child_names[k];
 }
 
-/* Build the protobuf message for a planned event. Call after apply_emitted(). */
-static void build_event(cw_gen_t *g, const gcase_t *c, const gev_t *e)
+/* The team of a case event; area events (the pseudo-case 0) have none. */
+static const team_t *case_team(const cw_gen_t *g, const gcase_t *c)
+{
+    return c->no == 0 ? NULL : &g->teams[c->team];
+}
+
+/* The ids the plan numbers within a case: hearings "h-<i>", reports "r-<i>", concerns
+ * "q-<i>". In the scratch buffer: one per event. */
+static char *plan_id(scratch_t *s, char prefix, unsigned i)
+{
+    snprintf(s->id1, sizeof s->id1, "%c-%u", prefix, i);
+    return s->id1;
+}
+
+/* The envelope: event id g<seed>-<seq>, the case id (empty for area events) and the source,
+ * the court's system for court events, the case management system otherwise. */
+static void build_envelope(cw_gen_t *g, const gcase_t *c, const gev_t *e)
 {
     scratch_t *s = &g->s;
-    Casewatch__V1__Event *ev = &s->ev;
-    casewatch__v1__event__init(ev);
     snprintf(s->event_id, sizeof s->event_id, "g%" PRIu64 "-%" PRIu64, g->cfg.seed, g->seq);
-    ev->event_id = s->event_id;
-    ev->occurred_at = e->at;
-    ev->schema_version = CW_EVENT_SCHEMA_VERSION;
-    bool area_event = c->no == 0;
-    if (area_event) {
+    if (c->no == 0) {
         s->case_id[0] = '\0';
         snprintf(s->source, sizeof s->source, "cms");
     } else {
@@ -2029,212 +1988,155 @@ static void build_event(cw_gen_t *g, const gcase_t *c, const gev_t *e)
         else
             snprintf(s->source, sizeof s->source, "cms");
     }
-    ev->case_id = s->case_id;
-    ev->source = s->source;
-    const team_t *team = area_event ? NULL : &g->teams[c->team];
+    cw_evbuild_envelope(&s->ev, s->event_id, s->case_id, s->source, e->at);
+}
 
+static void build_case_opened(cw_gen_t *g, const gcase_t *c, const gev_t *e,
+                              Casewatch__V1__CaseOpened *m)
+{
+    scratch_t *s = &g->s;
+    m->case_type = (Casewatch__V1__CaseType)c->type;
+    m->court_area = (char *)areas[c->area].code;
+    m->service_area = (char *)osa_codes[areas[c->area].osa];
+    m->team = (char *)case_team(g, c)->code;
+    m->issued_at = e->t;
+    for (int k = 0; k < c->n_open_children; k++)
+        s->children[k] = (char *)child_name(g, k);
+    m->n_child_ids = c->n_open_children;
+    m->child_ids = s->children;
+    m->welfare_at_risk = c->welfare;
+    m->pathfinder = c->pathfinder;
+    if (is_public_path(c->path)) {
+        snprintf(s->la, sizeof s->la, "la-%s-%u", areas[c->area].code, 1 + c->no % 3);
+        m->local_authority = s->la;
+    }
+}
+
+static void build_allocated(cw_gen_t *g, const gcase_t *c, const gev_t *e,
+                            Casewatch__V1__Allocated *m)
+{
+    m->target = (Casewatch__V1__AllocationTarget)e->a;
+    if (e->a == AT(WORKER))
+        m->worker_id = g->worker_ids[c->worker];
+    if (e->a == AT(WORKER) || e->a == AT(TEAM))
+        m->team = (char *)case_team(g, c)->code;
+    m->reallocation = e->b != 0;
+}
+
+static void build_child_seen(cw_gen_t *g, const gcase_t *c, const gev_t *e,
+                             Casewatch__V1__ChildSeen *m)
+{
+    m->child_id = (char *)child_name(g, e->a);
+    m->in_person = e->b != 0;
+    if (c->worker >= 0)
+        m->worker_id = g->worker_ids[c->worker];
+}
+
+static void build_concern_raised(cw_gen_t *g, const gcase_t *c, const gev_t *e,
+                                 Casewatch__V1__SafeguardingConcernRaised *m)
+{
+    m->concern_id = plan_id(&g->s, 'q', e->i);
+    m->concern_kind = (Casewatch__V1__ConcernKind)e->a;
+    if (e->b && e->b <= c->n_children)
+        m->child_id = (char *)child_name(g, e->b - 1);
+}
+
+/* The hearing, report and concern events: their plan number and the plan's a / t fields. */
+static void build_numbered(cw_gen_t *g, const gev_t *e, cw_evbuild_payload_t *p)
+{
+    scratch_t *s = &g->s;
     switch (e->kind) {
-    case K(CASE_OPENED): {
-        Casewatch__V1__CaseOpened *m = &s->p.case_opened;
-        casewatch__v1__case_opened__init(m);
-        m->case_type = (Casewatch__V1__CaseType)c->type;
-        m->court_area = (char *)areas[c->area].code;
-        m->service_area = (char *)osa_codes[areas[c->area].osa];
-        m->team = (char *)team->code;
-        m->issued_at = e->t;
-        for (int k = 0; k < c->n_open_children; k++)
-            s->children[k] = (char *)child_name(g, k);
-        m->n_child_ids = c->n_open_children;
-        m->child_ids = s->children;
-        m->welfare_at_risk = c->welfare;
-        m->pathfinder = c->pathfinder;
-        if (is_public_path(c->path)) {
-            snprintf(s->la, sizeof s->la, "la-%s-%u", areas[c->area].code, 1 + c->no % 3);
-            m->local_authority = s->la;
-        }
-        ev->case_opened = m;
+    case K(HEARING_LISTED):
+        p->hearing_listed.hearing_id = plan_id(s, 'h', e->i);
+        p->hearing_listed.hearing_kind = (Casewatch__V1__HearingKind)e->a;
+        p->hearing_listed.listed_for = e->t;
         break;
-    }
-    case K(CHILD_ADDED): {
-        Casewatch__V1__ChildAdded *m = &s->p.child_added;
-        casewatch__v1__child_added__init(m);
-        m->child_id = (char *)child_name(g, e->a);
-        ev->child_added = m;
+    case K(HEARING_HELD):
+        p->hearing_held.hearing_id = plan_id(s, 'h', e->i);
+        p->hearing_held.hearing_kind = (Casewatch__V1__HearingKind)e->a;
+        p->hearing_held.effective = e->b != 0;
         break;
-    }
-    case K(ALLOCATED): {
-        Casewatch__V1__Allocated *m = &s->p.allocated;
-        casewatch__v1__allocated__init(m);
-        m->target = (Casewatch__V1__AllocationTarget)e->a;
-        if (e->a == AT(WORKER))
-            m->worker_id = g->worker_ids[c->worker];
-        if (e->a == AT(WORKER) || e->a == AT(TEAM))
-            m->team = (char *)team->code;
-        m->reallocation = e->b != 0;
-        ev->allocated = m;
+    case K(HEARING_ADJOURNED):
+        p->hearing_adjourned.hearing_id = plan_id(s, 'h', e->i);
+        p->hearing_adjourned.relisted_for = e->t;
+        p->hearing_adjourned.reason = (Casewatch__V1__AdjournReason)e->a;
         break;
-    }
-    case K(CHILD_SEEN): {
-        Casewatch__V1__ChildSeen *m = &s->p.child_seen;
-        casewatch__v1__child_seen__init(m);
-        m->child_id = (char *)child_name(g, e->a);
-        m->in_person = e->b != 0;
-        if (c->worker >= 0)
-            m->worker_id = g->worker_ids[c->worker];
-        ev->child_seen = m;
+    case K(REPORT_ORDERED):
+        p->report_ordered.report_id = plan_id(s, 'r', e->i);
+        p->report_ordered.report_kind = (Casewatch__V1__ReportKind)e->a;
+        p->report_ordered.due_at = e->t;
         break;
-    }
-    case K(HEARING_LISTED): {
-        Casewatch__V1__HearingListed *m = &s->p.hearing_listed;
-        casewatch__v1__hearing_listed__init(m);
-        snprintf(s->id1, sizeof s->id1, "h-%u", e->i);
-        m->hearing_id = s->id1;
-        m->hearing_kind = (Casewatch__V1__HearingKind)e->a;
-        m->listed_for = e->t;
-        ev->hearing_listed = m;
+    case K(REPORT_EXTENSION_AGREED):
+        p->report_extension_agreed.report_id = plan_id(s, 'r', e->i);
+        p->report_extension_agreed.new_due_at = e->t;
         break;
-    }
-    case K(HEARING_HELD): {
-        Casewatch__V1__HearingHeld *m = &s->p.hearing_held;
-        casewatch__v1__hearing_held__init(m);
-        snprintf(s->id1, sizeof s->id1, "h-%u", e->i);
-        m->hearing_id = s->id1;
-        m->hearing_kind = (Casewatch__V1__HearingKind)e->a;
-        m->effective = e->b != 0;
-        ev->hearing_held = m;
+    case K(REPORT_FILED):
+        p->report_filed.report_id = plan_id(s, 'r', e->i);
+        p->report_filed.report_kind = (Casewatch__V1__ReportKind)e->a;
         break;
-    }
-    case K(HEARING_ADJOURNED): {
-        Casewatch__V1__HearingAdjourned *m = &s->p.hearing_adjourned;
-        casewatch__v1__hearing_adjourned__init(m);
-        snprintf(s->id1, sizeof s->id1, "h-%u", e->i);
-        m->hearing_id = s->id1;
-        m->relisted_for = e->t;
-        m->reason = (Casewatch__V1__AdjournReason)e->a;
-        ev->hearing_adjourned = m;
+    case K(RISK_ASSESSMENT_RECORDED):
+        p->risk_assessment_recorded.concern_id = plan_id(s, 'q', e->i);
         break;
-    }
-    case K(REPORT_ORDERED): {
-        Casewatch__V1__ReportOrdered *m = &s->p.report_ordered;
-        casewatch__v1__report_ordered__init(m);
-        snprintf(s->id1, sizeof s->id1, "r-%u", e->i);
-        m->report_id = s->id1;
-        m->report_kind = (Casewatch__V1__ReportKind)e->a;
-        m->due_at = e->t;
-        ev->report_ordered = m;
+    case K(DOMESTIC_ABUSE_ASSESSED):
+        p->domestic_abuse_assessed.concern_id = plan_id(s, 'q', e->i);
         break;
-    }
-    case K(REPORT_EXTENSION_AGREED): {
-        Casewatch__V1__ReportExtensionAgreed *m = &s->p.report_extension_agreed;
-        casewatch__v1__report_extension_agreed__init(m);
-        snprintf(s->id1, sizeof s->id1, "r-%u", e->i);
-        m->report_id = s->id1;
-        m->new_due_at = e->t;
-        ev->report_extension_agreed = m;
+    case K(SAFEGUARDING_LETTER_FILED):
+        p->safeguarding_letter_filed.hearing_id = plan_id(s, 'h', e->i);
         break;
-    }
-    case K(REPORT_FILED): {
-        Casewatch__V1__ReportFiled *m = &s->p.report_filed;
-        casewatch__v1__report_filed__init(m);
-        snprintf(s->id1, sizeof s->id1, "r-%u", e->i);
-        m->report_id = s->id1;
-        m->report_kind = (Casewatch__V1__ReportKind)e->a;
-        ev->report_filed = m;
-        break;
-    }
-    case K(SAFEGUARDING_CONCERN_RAISED): {
-        Casewatch__V1__SafeguardingConcernRaised *m = &s->p.safeguarding_concern_raised;
-        casewatch__v1__safeguarding_concern_raised__init(m);
-        snprintf(s->id1, sizeof s->id1, "q-%u", e->i);
-        m->concern_id = s->id1;
-        m->concern_kind = (Casewatch__V1__ConcernKind)e->a;
-        if (e->b && e->b <= c->n_children)
-            m->child_id = (char *)child_name(g, e->b - 1);
-        ev->safeguarding_concern_raised = m;
-        break;
-    }
-    case K(RISK_ASSESSMENT_RECORDED): {
-        Casewatch__V1__RiskAssessmentRecorded *m = &s->p.risk_assessment_recorded;
-        casewatch__v1__risk_assessment_recorded__init(m);
-        snprintf(s->id1, sizeof s->id1, "q-%u", e->i);
-        m->concern_id = s->id1;
-        ev->risk_assessment_recorded = m;
-        break;
-    }
-    case K(DOMESTIC_ABUSE_ASSESSED): {
-        Casewatch__V1__DomesticAbuseAssessed *m = &s->p.domestic_abuse_assessed;
-        casewatch__v1__domestic_abuse_assessed__init(m);
-        snprintf(s->id1, sizeof s->id1, "q-%u", e->i);
-        m->concern_id = s->id1;
-        ev->domestic_abuse_assessed = m;
-        break;
-    }
-    case K(SAFEGUARDING_LETTER_FILED): {
-        Casewatch__V1__SafeguardingLetterFiled *m = &s->p.safeguarding_letter_filed;
-        casewatch__v1__safeguarding_letter_filed__init(m);
-        snprintf(s->id1, sizeof s->id1, "h-%u", e->i);
-        m->hearing_id = s->id1;
-        ev->safeguarding_letter_filed = m;
-        break;
-    }
-    case K(PLANNING_MEETING_HELD):
-        casewatch__v1__planning_meeting_held__init(&s->p.planning_meeting_held);
-        ev->planning_meeting_held = &s->p.planning_meeting_held;
-        break;
-    case K(MANAGEMENT_OVERSIGHT_RECORDED): {
-        Casewatch__V1__ManagementOversightRecorded *m = &s->p.management_oversight_recorded;
-        casewatch__v1__management_oversight_recorded__init(m);
-        m->manager_id = (char *)team->manager;
-        m->oversight_kind = (Casewatch__V1__OversightKind)e->a;
-        ev->management_oversight_recorded = m;
-        break;
-    }
-    case K(PRIORITISATION_ACTIVATED): {
-        Casewatch__V1__PrioritisationActivated *m = &s->p.prioritisation_activated;
-        casewatch__v1__prioritisation_activated__init(m);
-        m->court_area = (char *)areas[e->a].code;
-        ev->prioritisation_activated = m;
-        break;
-    }
-    case K(PRIORITISATION_DEACTIVATED): {
-        Casewatch__V1__PrioritisationDeactivated *m = &s->p.prioritisation_deactivated;
-        casewatch__v1__prioritisation_deactivated__init(m);
-        m->court_area = (char *)areas[e->a].code;
-        ev->prioritisation_deactivated = m;
-        break;
-    }
-    case K(CASE_CLOSED): {
-        Casewatch__V1__CaseClosed *m = &s->p.case_closed;
-        casewatch__v1__case_closed__init(m);
-        m->outcome = (Casewatch__V1__CloseOutcome)e->a;
-        ev->case_closed = m;
-        break;
-    }
-    case K(CASE_REOPENED): {
-        Casewatch__V1__CaseReopened *m = &s->p.case_reopened;
-        casewatch__v1__case_reopened__init(m);
-        m->reason = (Casewatch__V1__ReopenReason)e->a;
-        ev->case_reopened = m;
-        break;
-    }
-    case K(TIMETABLE_EXTENDED): {
-        Casewatch__V1__TimetableExtended *m = &s->p.timetable_extended;
-        casewatch__v1__timetable_extended__init(m);
-        m->weeks = e->a;
-        ev->timetable_extended = m;
-        break;
-    }
-    case K(CASE_RECLASSIFIED): {
-        Casewatch__V1__CaseReclassified *m = &s->p.case_reclassified;
-        casewatch__v1__case_reclassified__init(m);
-        m->new_case_type = (Casewatch__V1__CaseType)e->a;
-        ev->case_reclassified = m;
-        break;
-    }
     default:
         break;
     }
-    ev->payload_case = (Casewatch__V1__Event__PayloadCase)e->kind;
+}
+
+/* Build the protobuf message for a planned event. Call after apply_emitted(). */
+static void build_event(cw_gen_t *g, const gcase_t *c, const gev_t *e)
+{
+    cw_evbuild_payload_t *p = &g->s.p;
+    build_envelope(g, c, e);
+    void *m = cw_evbuild_payload(&g->s.ev, p, e->kind);
+
+    switch (e->kind) {
+    case K(CASE_OPENED):
+        build_case_opened(g, c, e, m);
+        break;
+    case K(CHILD_ADDED):
+        p->child_added.child_id = (char *)child_name(g, e->a);
+        break;
+    case K(ALLOCATED):
+        build_allocated(g, c, e, m);
+        break;
+    case K(CHILD_SEEN):
+        build_child_seen(g, c, e, m);
+        break;
+    case K(SAFEGUARDING_CONCERN_RAISED):
+        build_concern_raised(g, c, e, m);
+        break;
+    case K(MANAGEMENT_OVERSIGHT_RECORDED):
+        p->management_oversight_recorded.manager_id = (char *)case_team(g, c)->manager;
+        p->management_oversight_recorded.oversight_kind = (Casewatch__V1__OversightKind)e->a;
+        break;
+    case K(PRIORITISATION_ACTIVATED):
+        p->prioritisation_activated.court_area = (char *)areas[e->a].code;
+        break;
+    case K(PRIORITISATION_DEACTIVATED):
+        p->prioritisation_deactivated.court_area = (char *)areas[e->a].code;
+        break;
+    case K(CASE_CLOSED):
+        p->case_closed.outcome = (Casewatch__V1__CloseOutcome)e->a;
+        break;
+    case K(CASE_REOPENED):
+        p->case_reopened.reason = (Casewatch__V1__ReopenReason)e->a;
+        break;
+    case K(TIMETABLE_EXTENDED):
+        p->timetable_extended.weeks = e->a;
+        break;
+    case K(CASE_RECLASSIFIED):
+        p->case_reclassified.new_case_type = (Casewatch__V1__CaseType)e->a;
+        break;
+    default: /* the numbered kinds; planning_meeting_held has no fields */
+        build_numbered(g, e, p);
+        break;
+    }
 }
 
 /* ---- truth at the end -------------------------------------------------------------------- */
@@ -2244,58 +2146,64 @@ static double share(uint64_t num, uint64_t den)
     return den ? (double)num / (double)den : 0.0;
 }
 
+/* The truth's open stock at the end, one live case at a time (the area case is not one). */
+static void truth_live_case(void *arg, uint64_t no, int64_t next_at)
+{
+    cw_gen_t *g = arg;
+    cw_gen_truth_t *t = &g->truth;
+    cw_day_t E = t->window_end;
+    const gcase_t *c = g->by_no[no];
+    if (c->no == 0 || !c->opened)
+        return;
+    if (c->closed) {
+        closed_stats_add(g, c, c->closed_at); /* closed now, reopened after the end */
+        return;
+    }
+    if (c->start_day > E)
+        return;
+    t->open_cases++;
+    t->open_children += c->n_children;
+    t->open_by_type[c->type]++;
+    int law = c->type <= CT(PUBLIC_LAW_OTHER) ? 0 : 1;
+    if (c->start_day <= E - CW_GEN_OPEN_LONG_DAYS) {
+        t->open_52w_cases[law]++;
+        t->open_52w_children[law] += c->n_children;
+    }
+    if (c->start_day <= E - CW_GEN_OPEN_VERY_LONG_DAYS) {
+        t->open_100w_cases[law]++;
+        t->open_100w_children[law] += c->n_children;
+    }
+    int slot;
+    switch (c->alloc) {
+    case AT(WORKER):
+    case AT(TEAM):
+        slot = 0;
+        break;
+    case AT(POST_ASSESSMENT_HUB):
+        slot = 2;
+        break;
+    case AT(ALLOCATION_HUB):
+        slot = 3;
+        break;
+    default:
+        slot = 1;
+        break;
+    }
+    t->alloc[slot]++;
+    if (slot == 0) {
+        for (int k = 0; k < c->n_children; k++) {
+            t->seen_children++;
+            t->seen += (c->seen_mask >> k) & 1;
+            t->seen_in_person += (c->in_person_mask >> k) & 1;
+        }
+    }
+}
+
 static void finish_truth(cw_gen_t *g)
 {
     cw_gen_truth_t *t = &g->truth;
-    cw_day_t E = t->window_end;
 
-    for (size_t h = 0; h < g->heap_n; h++) {
-        gcase_t *c = g->heap[h].c;
-        if (c->no == 0 || !c->opened)
-            continue;
-        if (c->closed) {
-            closed_stats_add(g, c, c->closed_at); /* closed now, reopened after the end */
-            continue;
-        }
-        if (c->start_day > E)
-            continue;
-        t->open_cases++;
-        t->open_children += c->n_children;
-        t->open_by_type[c->type]++;
-        int law = c->type <= CT(PUBLIC_LAW_OTHER) ? 0 : 1;
-        if (c->start_day <= E - CW_GEN_OPEN_LONG_DAYS) {
-            t->open_52w_cases[law]++;
-            t->open_52w_children[law] += c->n_children;
-        }
-        if (c->start_day <= E - CW_GEN_OPEN_VERY_LONG_DAYS) {
-            t->open_100w_cases[law]++;
-            t->open_100w_children[law] += c->n_children;
-        }
-        int slot;
-        switch (c->alloc) {
-        case AT(WORKER):
-        case AT(TEAM):
-            slot = 0;
-            break;
-        case AT(POST_ASSESSMENT_HUB):
-            slot = 2;
-            break;
-        case AT(ALLOCATION_HUB):
-            slot = 3;
-            break;
-        default:
-            slot = 1;
-            break;
-        }
-        t->alloc[slot]++;
-        if (slot == 0) {
-            for (int k = 0; k < c->n_children; k++) {
-                t->seen_children++;
-                t->seen += (c->seen_mask >> k) & 1;
-                t->seen_in_person += (c->in_person_mask >> k) & 1;
-            }
-        }
-    }
+    cw_deadlines_foreach(g->live, truth_live_case, g);
     for (int i = 0; i < 4; i++)
         t->alloc_share[i] = share(t->alloc[i], t->open_cases);
     for (int i = 0; i < 7; i++)
@@ -2421,6 +2329,7 @@ cw_gen_t *cw_gen_new(const cw_gen_config_t *cfg, char *errstr, size_t errsz)
 #undef FAIL
 
     cw_gen_t *g = cw_calloc(1, sizeof *g);
+    g->live = cw_deadlines_new();
     g->cfg = *cfg;
     cw_gen_truth_t *t = &g->truth;
     t->seed = cfg->seed;
@@ -2481,9 +2390,10 @@ void cw_gen_destroy(cw_gen_t *g)
 {
     if (!g)
         return;
-    for (size_t i = 0; i < g->heap_n; i++)
-        case_free(g->heap[i].c);
-    free(g->heap);
+    for (size_t i = 0; i < g->by_no_cap; i++)
+        case_free(g->by_no[i]);
+    free(g->by_no);
+    cw_deadlines_destroy(g->live);
     free(g->teams);
     free(g->worker_ids);
     free(g->load);
@@ -2507,12 +2417,12 @@ cw_err_t cw_gen_run(cw_gen_t *g, cw_gen_emit_fn emit, void *arg)
     cw_day_t next_day = t->sim_start;
     cw_err_t rc = CW_OK;
     for (;;) {
-        while (next_day <= t->window_end && (g->heap_n == 0 || g->heap[0].at >= dms(next_day))) {
+        while (next_day <= t->window_end && cw_deadlines_next(g->live) >= dms(next_day)) {
             if (is_working(g, next_day))
                 arrivals(g, next_day);
             next_day++;
         }
-        if (g->heap_n == 0 || g->heap[0].at >= g->end_ms)
+        if (cw_deadlines_next(g->live) >= g->end_ms)
             break;
         gcase_t *c = heap_pop(g);
         const gev_t *e = &c->plan[c->next++];

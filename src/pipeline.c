@@ -1745,18 +1745,13 @@ static cw_topology_t topology_update(cw_pipeline_t *p, const char *what)
 /* The rule set's identity: every rule's name and configuration hash, and the repeat policy. */
 static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    char buf[96];
-    for (int i = 0; i < CW_RULE__COUNT; i++) {
-        snprintf(buf, sizeof(buf), "%s=%u;", r->rule[i].name ? r->rule[i].name : "",
-                 r->rule[i].version);
-        for (const char *c = buf; *c; c++)
-            h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    }
-    snprintf(buf, sizeof(buf), "repeat=%lld", (long long)r->repeat_ms);
-    for (const char *c = buf; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    snprintf(out, n, "r%016llx", (unsigned long long)h);
+    char text[CW_RULE__COUNT * 96 + 64];
+    size_t len = 0;
+    for (int i = 0; i < CW_RULE__COUNT; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%.80s=%u;",
+                                r->rule[i].name ? r->rule[i].name : "", r->rule[i].version);
+    snprintf(text + len, sizeof(text) - len, "repeat=%lld", (long long)r->repeat_ms);
+    snprintf(out, n, "r%016llx", (unsigned long long)cw_hash_str(text));
 }
 
 static char *lease_text(void)

@@ -390,9 +390,7 @@ static void migrate_step(cw_store_t *st);
  * changed since is refused (its effect is not what the file now says). */
 static void migration_checksum(const cw_migration_t *m, char out[17])
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = m->sql; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    uint64_t h = cw_hash_str(m->sql);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 

@@ -1,5 +1,6 @@
 /*
- * common.h — the error enum, the allocation family and small helpers every module shares.
+ * common.h — the error enum, the allocation family and small helpers every module shares
+ * (clocks, the one string hash, a seeded PRNG step).
  *
  * Allocation failure is not a condition casewatch tries to survive: cw_malloc() and friends
  * abort with a message, so no caller checks for NULL.
@@ -69,5 +70,20 @@ uint64_t cw_random_seed(void);
 
 /** @brief ms +-20%, from the generator state *state (xorshift64*; pure given the state). */
 int cw_jitter_ms(int ms, uint64_t *state);
+
+/**
+ * @brief FNV-1a 64 of the n bytes at p. Its values are persisted and compared across runs
+ *        (stamp tie-breaks, alert ids, migration checksums): the function never changes.
+ */
+uint64_t cw_hash_fnv1a(const void *p, size_t n);
+
+/** @brief cw_hash_fnv1a() of a string without its terminator; NULL hashes as "". */
+uint64_t cw_hash_str(const char *s);
+
+/**
+ * @brief splitmix64: advances *state and returns its next output. For seeded, reproducible
+ *        sequences (the simulator, the load tools): a seed always gives the same values.
+ */
+uint64_t cw_splitmix64(uint64_t *state);
 
 #endif

@@ -6,6 +6,7 @@
  * A key is an opaque 64-bit value chosen by the caller (casewatchd uses a case's hash; the
  * caller resolves collisions by re-evaluating whatever the key names). Scheduling a key that
  * is already in the heap moves it; cancelling removes it. Rebuilt from state at startup.
+ * The simulator (gen.c) queues its live cases in one too, keyed by case number.
  */
 #ifndef CASEWATCH_DEADLINES_H
 #define CASEWATCH_DEADLINES_H
@@ -39,6 +40,13 @@ size_t cw_deadlines_count(const cw_deadlines_t *d);
 
 /** @brief Due time of key, or -1 if absent. */
 int64_t cw_deadlines_due(const cw_deadlines_t *d, uint64_t key);
+
+/**
+ * @brief Call fn for every entry, in the heap's storage order: not sorted, but the same for
+ *        the same sequence of operations (fn must not change d).
+ */
+void cw_deadlines_foreach(const cw_deadlines_t *d,
+                          void (*fn)(void *arg, uint64_t key, int64_t due_ms), void *arg);
 
 /** @brief Remove everything. */
 void cw_deadlines_clear(cw_deadlines_t *d);
