@@ -36,11 +36,11 @@ for t in build/test_*; do
     echo "valgrind clean: $(basename "$t")"
 done
 
-echo "== ASan/UBSan build: unit suites and the ingest, admin and store integration suites"
+echo "== ASan/UBSan build: unit suites and the ingest, admin, store, retention and offset-gap integration suites"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -R 'test_it_(ingest|admin|store)'
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -R 'test_it_(ingest|admin|store|retention|offset_gap)'
 
 echo "== libFuzzer harnesses under ASan/UBSan (60 s each)"
 tests/fuzz/run.sh 60
