@@ -1539,8 +1539,11 @@ static void prune_done(void *arg, cw_err_t err, const char *sqlstate, const char
         }
         if (total)
             cw_log_debug("retention: pruned %lld row(s)%s", total, more ? ", more to go" : "");
-        if (more) /* a backlog (first run, or after a pause): go on soon, in small steps */
-            wait = 200;
+        if (more) /* a backlog (first run, or after a pause): go on soon, in small steps, the
+                   * connection busy with pruning at most a fifth of the time (it also carries
+                   * loads, metric snapshots and heartbeats) */
+            wait = 4 * (cw_mono_ms() - p->prune_started) > 200 ? 4 * (cw_mono_ms() - p->prune_started)
+                                                               : 200;
     }
     p->next_prune = cw_mono_ms() + wait;
 }
@@ -1561,6 +1564,7 @@ static void maybe_prune(cw_pipeline_t *p)
         return;
     }
     p->prune_inflight = true;
+    p->prune_started = cw_mono_ms();
     cw_store_submit(p->store, job);
 }
 

@@ -236,6 +236,7 @@ struct cw_pipeline {
     /* [I] the retention prune: one round at a time on the main connection */
     bool prune_inflight;
     int64_t next_prune; /* cw_mono_ms() of the next round */
+    int64_t prune_started; /* cw_mono_ms() when the round in flight was sent */
     cw_prune_counts_t prune_counts;
 
     cw_pipeline_stats_t stats;

@@ -438,15 +438,17 @@ int cwf_check(const cwf_ref_t *r, const cwt_pg_t *db, const cwt_broker_t *b, con
     res->events = r->events;
     res->dl_expected = dl_expected;
 
-    /* the outbox drains, and stays drained over a metrics interval (area rules run there);
-     * if it does not, the check goes on and counts what never reached the topic */
+    /* the outbox drains, and stays drained over three metrics intervals (area rules run at
+     * the snapshots, and the first after a catch-up waits for the main connection, which the
+     * retention prune and the loads share); if it does not, the check goes on and counts what
+     * never reached the topic */
     const char *unsent = "SELECT count(*) FROM alert_outbox WHERE sent_at IS NULL AND NOT silenced";
     long long h0 = -1, h1 = -2;
     for (int i = 0; i < 10 && h0 != h1; i++) {
         if (!cwf_wait_scalar(db, unsent, 0, timeout_ms))
             break;
         h0 = q(db, "SELECT count(*) FROM alert_history");
-        usleep(1500000);
+        usleep(3500000);
         h1 = q(db, "SELECT count(*) FROM alert_history");
     }
     res->unsent = q(db, unsent);
