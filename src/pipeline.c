@@ -85,7 +85,8 @@ static void member_rules(cw_pipeline_t *p, const char *group_hash, const char *b
 static void rules_fingerprint(const cw_rules_t *r, char *out, size_t n);
 static void check_stop(cw_pipeline_t *p);
 static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next);
-static int64_t slot_log_end(cw_pipeline_t *p, int i);
+static int64_t slot_log_end(cw_pipeline_t *p, int i, int64_t *low);
+static bool log_caught_up(int64_t next, int64_t low, int64_t end);
 
 static void set_state(cw_pipeline_t *p, pstate_t s)
 {
@@ -1020,25 +1021,32 @@ static void pclock(void *arg, int32_t partition, cw_eval_time_t *out)
 
 /* Whether slot i is caught up once it has applied up to next (its log end from librdkafka's
  * cached high watermark). */
-static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next)
+/* Slot i's log end (next offset to be written; librdkafka's cached high watermark, else the
+ * one from its statistics), -1 if not known yet; *low its log start (-1: not known). */
+static int64_t slot_log_end(cw_pipeline_t *p, int i, int64_t *low)
 {
-    int64_t low = -1, high = -1;
+    int64_t high = -1;
+    *low = -1;
     rd_kafka_get_watermark_offsets(cw_consumer_handle(p->consumer), p->slots[i].topic,
-                                   p->slots[i].partition, &low, &high);
-    if (high < 0)
-        high = p->slots[i].high;
-    if (next < 0) /* nothing stored yet: it starts at the log start */
-        next = low > 0 ? low : 0;
-    return high >= 0 && next >= high;
+                                   p->slots[i].partition, low, &high);
+    return high >= 0 ? high : p->slots[i].high;
 }
 
-/* Slot i's log end (next offset to be written), -1 if not known yet. */
-static int64_t slot_log_end(cw_pipeline_t *p, int i)
+/* Whether a partition that has applied up to next is at its log end (next < 0: nothing stored
+ * yet, so it starts at the log start). */
+static bool log_caught_up(int64_t next, int64_t low, int64_t end)
 {
-    int64_t low = -1, high = -1;
-    rd_kafka_get_watermark_offsets(cw_consumer_handle(p->consumer), p->slots[i].topic,
-                                   p->slots[i].partition, &low, &high);
-    return high >= 0 ? high : p->slots[i].high;
+    if (next < 0)
+        next = low > 0 ? low : 0;
+    return end >= 0 && next >= end;
+}
+
+/* Whether slot i is caught up once it has applied up to next. */
+static bool slot_caught_up(cw_pipeline_t *p, int i, int64_t next)
+{
+    int64_t low;
+    int64_t end = slot_log_end(p, i, &low);
+    return log_caught_up(next, low, end);
 }
 
 static cw_watch_t watch_of(cw_pipeline_t *p)
@@ -1149,10 +1157,12 @@ static void apply_batch(cw_pipeline_t *p, batch_t *b, int64_t *expect)
      * with its partition's clock, its own time and its topic-partition's stream time before
      * it (an event late for an obligation makes it count as fired). Whether a slot is live
      * (caught up) is judged by where this batch leaves it. */
-    int64_t *end = cw_malloc(sizeof(int64_t) * (size_t)(p->nslots ? p->nslots : 1));
+    /* one look at each log's ends for the whole batch */
+    int64_t *end = cw_malloc(sizeof(int64_t) * 2 * (size_t)(p->nslots ? p->nslots : 1));
+    int64_t *low = end + p->nslots;
     for (int i = 0; i < p->nslots; i++) {
-        end[i] = slot_log_end(p, i);
-        p->slots[i].live = slot_caught_up(p, i, p->slots[i].applied);
+        end[i] = slot_log_end(p, i, &low[i]);
+        p->slots[i].live = log_caught_up(p->slots[i].applied, low[i], end[i]);
     }
     for (int i = 0; i < b->nev; i++) {
         if (!b->evs[i].is_new)
@@ -1192,7 +1202,7 @@ static void apply_batch(cw_pipeline_t *p, batch_t *b, int64_t *expect)
     for (int i = 0; i < b->nslots && i < p->nslots; i++)
         if (b->part_next[i] >= 0)
             p->slots[i].applied = b->part_next[i];
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; i < p->nslots; i++) /* the log may have grown meanwhile: look again */
         p->slots[i].live = slot_caught_up(p, i, p->slots[i].applied);
     free(end);
     if (p->cfg->event_clock)
