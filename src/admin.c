@@ -998,6 +998,7 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .applied = s->applied,
         .duplicates = s->duplicates,
         .stale_skipped = s->stale_skipped,
+        .merge_out_of_order = s->merge_out_of_order,
         .dead_letters = s->dead_letters,
         .dead_by_reason = s->dead_by_reason,
         .reason_names = reasons,

@@ -67,6 +67,8 @@ static const key_def_t key_defs[] = {
      "wall (production) or event (replays and tests: the highest occurred_at seen)", false},
     {"daemon", "allowed_lateness_ms", KT_INT, OFF(allowed_lateness_ms), 0, "60000", 0,
      86400000, false, "milliseconds from 0 to 86400000", false},
+    {"daemon", "merge_idle_ms", KT_INT, OFF(merge_idle_ms), 0, "250", 0, 60000, false,
+     "milliseconds from 0 to 60000", false},
     {"daemon", "holidays_file", KT_STRING, OFF(holidays_file), 0, NULL, 0, 0, false,
      "a file of extra bank holidays, one YYYY-MM-DD per line", true},
     {"postgres", "conninfo", KT_STRING, OFF(pg_conninfo), 0, NULL, 0, 0, false,

@@ -164,6 +164,9 @@ cw_consumer_t *cw_consumer_new(struct event_base *base, const cw_config_t *cfg,
         "client.id", "casewatchd",
         "fetch.max.bytes", "104857600",
         "max.partition.fetch.bytes", "10485760",
+        /* a fetch with nothing new returns after this (the embedded broker always waits it
+         * out): bounds how stale a lane's log end can be, which [daemon] merge_idle_ms covers */
+        "fetch.wait.max.ms", "100",
         "queued.min.messages", "200000",
         "statistics.interval.ms", "1000", /* log ends for /metrics, /readyz; partition counts */
         NULL};

@@ -441,6 +441,8 @@ static void on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
         p->slots[i].partition = parts->elems[i].partition;
         p->slots[i].committed = p->slots[i].consumed = RD_KAFKA_OFFSET_BEGINNING;
         p->slots[i].high = -1;
+        p->slots[i].passed_occ = -1;
+        p->slots[i].read_occ = -1;
         p->slots[i].lane = cw_load_topic_index(p, parts->elems[i].topic);
     }
     p->nslots = parts->cnt;
@@ -686,6 +688,60 @@ static void release(cw_pipeline_t *p, int s)
     }
 }
 
+/* How long lane w's head must still wait before it goes while another lane of its partition
+ * is empty and at its log end: until it has been read merge_idle_ms ago (0: it may go). A log
+ * end is librdkafka's cached high watermark, as of the last fetch response, and two topics'
+ * producers append independently: a message of the empty lane that happened earlier can be
+ * appended, or fetched, a little later (the embedded broker answers a fetch with nothing new
+ * only after fetch.wait.max.ms). Waiting bounds that skew in wall time as Kafka Streams'
+ * max.task.idle.ms does; a lane that receives a message in the meantime is compared as usual.
+ * It waits only where the order can change the history: the partition's clock is its stream
+ * time (the event clock, or the wall clock while catching up; live on the wall clock the clock
+ * is the time now, whatever came first), and the head is more than the allowed lateness ahead
+ * of the empty lane's newest read time, so applying it could pass the due time of an event
+ * that lane is still to deliver (a lane's own events come in occurred_at order, up to
+ * lateness). A dead letter moves no clock and never waits. */
+static int64_t lateness(const cw_pipeline_t *p);
+
+static int64_t merge_hold_ms(const cw_pipeline_t *p, const int *lane, const int64_t *head, int n,
+                             int w)
+{
+    if (p->cfg->merge_idle_ms <= 0 || head[w] == CW_MERGE_NOW)
+        return 0;
+    bool live = true, behind = false;
+    for (int k = 0; k < n; k++) {
+        const part_slot_t *sk = &p->slots[lane[k]];
+        live &= sk->live;
+        if (k != w && head[k] == CW_MERGE_EMPTY)
+            behind |= sk->read_occ < 0 || head[w] - lateness(p) > sk->read_occ;
+    }
+    if (!behind || (live && !p->cfg->event_clock))
+        return 0;
+    const part_slot_t *sl = &p->slots[lane[w]];
+    int64_t age = cw_mono_ms() - sl->q[sl->qhead].arrived_mono;
+    return age >= p->cfg->merge_idle_ms ? 0 : p->cfg->merge_idle_ms - age;
+}
+
+static void arm_merge(cw_pipeline_t *p, int64_t wait_ms)
+{
+    int64_t due = cw_mono_ms() + wait_ms;
+    if (p->merge_due_mono && p->merge_due_mono <= due && evtimer_pending(p->ev_merge_timer, NULL))
+        return;
+    p->merge_due_mono = due;
+    struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};
+    evtimer_add(p->ev_merge_timer, &tv);
+}
+
+static void drain_all(cw_pipeline_t *p);
+
+static void on_merge_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    cw_pipeline_t *p = arg;
+    p->merge_due_mono = 0;
+    drain_all(p);
+}
+
 /* [L] Move partition N's queued messages into the batch being built in merge order: the
  * earliest occurred_at among its lanes' heads next, waiting while a lane that is not at its
  * log end has nothing queued (its next message may be earlier). So each partition's events
@@ -723,6 +779,20 @@ static void drain(cw_pipeline_t *p, int32_t partition)
         int w = cw_merge_next(head, open, n);
         if (w < 0)
             break;
+        int64_t wait = merge_hold_ms(p, lane, head, n, w);
+        if (wait > 0) {
+            arm_merge(p, wait);
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            part_slot_t *sk = &p->slots[lane[k]];
+            if (k != w && head[k] == CW_MERGE_EMPTY && head[w] > sk->passed_occ) {
+                int64_t low;
+                sk->passed_occ = head[w];
+                sk->passed_mono = cw_mono_ms();
+                sk->passed_end = slot_log_end(p, lane[k], &low);
+            }
+        }
         release(p, lane[w]);
         released = true;
     }
@@ -767,6 +837,7 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
     char reason[256];
     held_t *h = slot_push(slot);
     h->offset = m->offset;
+    h->arrived_mono = cw_mono_ms();
     cw_reject_t rej = cw_event_decode(m->payload, m->len, (size_t)p->cfg->max_message_bytes,
                                       cw_now_ms(), &h->ev, reason, sizeof(reason));
     if (rej == CW_REJECT_NONE &&
@@ -778,6 +849,23 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
         memset(&h->ev, 0, sizeof(h->ev));
         h->dead = true;
         cw_dead_letter_from(&h->dl, m, rej, reason);
+    }
+    if (!h->dead && h->ev.pb->occurred_at > slot->read_occ)
+        slot->read_occ = h->ev.pb->occurred_at;
+    if (!h->dead && slot->passed_occ >= 0) {
+        if (h->ev.pb->occurred_at < slot->passed_occ) {
+            p->stats.merge_out_of_order++;
+            cw_log_debug("pipeline: %s[%d] offset %lld (occurred %lld) read %lld ms after another "
+                        "lane went past it to %lld (%lld ms later), this lane taken as at its "
+                        "end %lld",
+                        slot->topic, slot->partition, (long long)m->offset,
+                        (long long)h->ev.pb->occurred_at,
+                        (long long)(h->arrived_mono - slot->passed_mono),
+                        (long long)slot->passed_occ,
+                        (long long)(slot->passed_occ - h->ev.pb->occurred_at),
+                        (long long)slot->passed_end);
+        }
+        slot->passed_occ = -1;
     }
     if (!slot->qpaused && slot_queued(slot) >= lane_cap(p)) {
         cw_consumer_pause_partition(p->consumer, slot->topic, slot->partition, true);
@@ -2019,6 +2107,7 @@ cw_pipeline_t *cw_pipeline_new(struct event_base *base, const cw_config_t *cfg, 
     p->ev_batch_timer = evtimer_new(base, on_batch_timer, p);
     p->ev_flush_now = event_new(base, -1, 0, on_flush_now, p);
     p->ev_stop_poll = evtimer_new(base, on_stop_poll, p);
+    p->ev_merge_timer = evtimer_new(base, on_merge_timer, p);
     p->ev_housekeeping = event_new(base, -1, EV_PERSIST, on_housekeeping, p);
     cw_histo_init(&p->stats.batch_events, batch_bounds, (int)CW_ARRAY_LEN(batch_bounds));
     cw_histo_init(&p->stats.commit_seconds, commit_bounds, (int)CW_ARRAY_LEN(commit_bounds));
@@ -2316,6 +2405,8 @@ void cw_pipeline_destroy(cw_pipeline_t *p)
         event_free(p->ev_flush_now);
     if (p->ev_stop_poll)
         event_free(p->ev_stop_poll);
+    if (p->ev_merge_timer)
+        event_free(p->ev_merge_timer);
     if (p->ev_housekeeping)
         event_free(p->ev_housekeeping);
     if (p->ev_retry)

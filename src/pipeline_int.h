@@ -53,6 +53,7 @@ typedef struct dead_letter {
 typedef struct held {
     bool dead; /* a dead letter (dl), else an event (ev) */
     int64_t offset;
+    int64_t arrived_mono; /* when it was read (cw_mono_ms) */
     cw_event_t ev;
     dead_letter_t dl;
 } held_t;
@@ -75,6 +76,11 @@ typedef struct part_slot {
     bool qpaused; /* fetching paused: its queue is full */
     int lane;     /* its topic's index in cfg->event_topics: the merge's lane order */
     bool gap_first_due; /* [N] an offset gap was found: record the first record read after it */
+    /* the latest occurred_at another lane released while this one was empty and taken as at
+     * its log end (-1: none since its last message): a message read later that occurred
+     * before it was merged out of order */
+    int64_t passed_occ, passed_mono, passed_end;
+    int64_t read_occ; /* the newest occurred_at read from it (-1: none since its assignment) */
 } part_slot_t;
 
 typedef struct part_lanes {
@@ -193,6 +199,8 @@ struct cw_pipeline {
     int dl_pending; /* dead letters handed to the publisher, not yet reported */
 
     struct event *ev_batch_timer, *ev_flush_now, *ev_housekeeping, *ev_stop_poll;
+    struct event *ev_merge_timer; /* a merge held back for a lane at its end (drain()) */
+    int64_t merge_due_mono;       /* when ev_merge_timer fires (0: not armed) */
     void (*on_stopped)(void *);
     void *stopped_arg;
     bool stop_requested;

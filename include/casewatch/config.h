@@ -42,6 +42,8 @@ typedef struct cw_config {
     int metrics_interval_ms;  /**< metric snapshots to the metrics topic; 0 = none */
     char *holidays_file;      /**< extra bank holidays (NULL = the built-in list only) */
     bool event_clock;         /**< clock = event: time is the highest occurred_at seen */
+    int merge_idle_ms;        /**< how long a lane at its log end holds back its partition's
+                               *   other lanes' newer messages (cross-topic skew) */
     int allowed_lateness_ms;  /**< event clock: the watermark trails it by this much */
 
     /* [postgres] */

@@ -62,7 +62,7 @@ typedef struct cw_metrics_alerts {
 /** Everything /metrics shows, gathered at one moment (all borrowed). */
 typedef struct cw_metrics_in {
     /* ingest */
-    uint64_t consumed, applied, duplicates, stale_skipped, dead_letters;
+    uint64_t consumed, applied, duplicates, stale_skipped, dead_letters, merge_out_of_order;
     const uint64_t *dead_by_reason; /**< indexed by cw_reject_t */
     const char *const *reason_names;
     int nreasons;

@@ -46,6 +46,7 @@ typedef struct cw_pipeline_stats {
     uint64_t fenced;          /**< of which: offsets moved by another owner */
     uint64_t resyncs;         /**< state reloads and consumer rewinds */
     uint64_t stale_skipped;   /**< messages below the position already consumed */
+    uint64_t merge_out_of_order; /**< messages read after another lane went past their time */
     uint64_t offset_resets;   /**< partitions restarted because their offset left the log */
     uint64_t offset_gap_messages; /**< messages deleted before they were read ([N]) */
     int64_t offset_gaps_open; /**< offset gaps not yet acknowledged (offset_gaps rows) */
