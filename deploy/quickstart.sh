@@ -5,7 +5,8 @@
 # casewatch-gen (with duplicates, reordering, late events and garbage mixed in). Alerts are
 # shown as they fire, one line each, with a progress line; then the board summary
 # (casewatch-report), the alerts still firing, and where to look next. Stops everything it
-# started, also on Ctrl-C. CW_KEEP=1 keeps the stack running afterwards.
+# started, also on Ctrl-C. CW_KEEP=1 keeps all of it running afterwards (PostgreSQL, the broker
+# and casewatchd serving its dashboard; deploy/stack-down.sh DIR --purge stops them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
@@ -32,10 +33,14 @@ STACK=$(mktemp -d /tmp/casewatch-quickstart-XXXXXX)
 DAEMON_PID=
 GEN_PID=
 TAIL_PID=
+SERVING=0 # 1: the summary is out and CW_KEEP=1: casewatchd goes on serving
 cleanup() {
     trap - EXIT INT TERM
     for pid in $GEN_PID $TAIL_PID; do kill "$pid" 2>/dev/null || true; done
     pkill -f "tail -n \\+1 -f $STACK/casewatchd.log" 2>/dev/null || true
+    if [ "$SERVING" = 1 ]; then
+        return 0
+    fi
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
@@ -65,6 +70,7 @@ PSQL=(psql -X -q "$CW_PG_CONNINFO")
 echo "== starting casewatchd (log: $STACK/casewatchd.log)"
 "$BIN/casewatchd" -c "$CW_CONFIG" >"$STACK/casewatchd.log" 2>&1 &
 DAEMON_PID=$!
+echo "$DAEMON_PID" >"$STACK/casewatchd.pid" # deploy/stack-down.sh stops it first
 for _ in $(seq 150); do
     n=$("${PSQL[@]}" -tAc "SELECT count(*) FROM consumer_offsets" 2>/dev/null || echo 0)
     [ "${n:-0}" -gt 0 ] && break
@@ -135,10 +141,17 @@ echo "events: $(grep -o 'produced [^;]*\|[0-9]* events[^;]*' "$STACK/gen.out" | 
 "${PSQL[@]}" -tAc "SELECT 'applied ' || count(*) || ' events; ' || (SELECT count(*) FROM dead_letters) || ' dead letters; ' || (SELECT count(*) FROM anomalies) || ' anomalies' FROM event_log"
 
 echo
-echo "== where to look next"
+if [ "${CW_KEEP:-0}" != 1 ]; then
+    echo "== done: casewatchd, PostgreSQL and the broker are stopped and removed now."
+    echo "   CW_KEEP=1 deploy/quickstart.sh keeps all three running after this summary, with the"
+    echo "   dashboard served at ${CW_ADMIN_URL} (and tells how to stop them)."
+    exit 0
+fi
+SERVING=1
+echo "== still running (CW_KEEP=1): casewatchd (pid $DAEMON_PID), PostgreSQL and the broker"
 echo "   admin:   ${CW_ADMIN_URL}   (dashboard; /metrics, /alerts, /report, /readyz: README \"Admin API\")"
 echo "   alerts:  $BIN/casewatch-alerts -c $CW_CONFIG list    (ack, assign, comment, silence: --help)"
 echo "   topics:  kcat -b $CW_KAFKA_BOOTSTRAP -C -t casewatch.alerts -e -f '%k %h\\n'   (also casewatch.metrics, casewatch.dead-letters)"
 echo "   tables:  psql \"$CW_PG_CONNINFO\"   (cases, agg_*, alerts, alert_history, dead_letters, …)"
 echo "   config:  $CW_CONFIG   log: $STACK/casewatchd.log"
-echo "   (CW_KEEP=1 deploy/quickstart.sh keeps the stack running after this summary)"
+echo "   stop all of it: deploy/stack-down.sh $STACK --purge   (casewatchd first, then the broker and PostgreSQL)"

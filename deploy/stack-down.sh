@@ -3,7 +3,8 @@
 # PostgreSQL (DIR/pg). Both are attempted even if one fails; the exit status says whether both
 # stopped. With --purge removes DIR/kafka, DIR/pg, DIR/casewatch.ini, DIR/stack.env, and DIR
 # itself if nothing else is left in it (your daemon logs, if you put them there, are kept).
-# Stop casewatchd first: it should not see its database vanish under it.
+# A casewatchd whose pid is in DIR/casewatchd.pid (the quick start with CW_KEEP=1 writes it) is
+# stopped first (TERM, then KILL after 15 s): it should not see its database vanish under it.
 set -euo pipefail
 
 PROG=stack-down.sh
@@ -41,6 +42,23 @@ DIR=$(cd "$DIR" && pwd -P)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 rc=0
+if [ -f "$DIR/casewatchd.pid" ]; then
+    pid=$(cat "$DIR/casewatchd.pid")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+        grep -q casewatchd "/proc/$pid/cmdline" 2>/dev/null; then
+        echo "$PROG: stopping casewatchd (pid $pid)" >&2
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 150); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "$PROG: casewatchd (pid $pid) still running after 15 s: KILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$DIR/casewatchd.pid"
+fi
 if [ -f "$DIR/kafka/kafka.env" ] || [ -f "$DIR/kafka/cluster.id" ]; then
     "$here/kafka-down.sh" "$DIR/kafka" ${PURGE[@]+"${PURGE[@]}"} || rc=1
 else

@@ -540,8 +540,27 @@ static void result_rows(void *arg, const PGresult *res)
     q->rows = PQntuples(res);
     switch (q->kind) {
     case DB_ALERTS:
-        json_object_object_add(q->out, "count", json_object_new_int(PQntuples(res)));
-        json_object_object_add(q->out, "alerts", cw_pg_rows_json(res));
+        if (q->nres == 0) {
+            json_object_object_add(q->out, "count", json_object_new_int(PQntuples(res)));
+            json_object_object_add(q->out, "alerts", cw_pg_rows_json(res));
+        } else if (q->nres == 1 && PQntuples(res) == 1) {
+            /* the whole set the page comes from */
+            static const char *const sev[] = {"critical", "warning", "info"};
+            static const char *const fam[] = {"safeguarding", "delay", "prioritisation"};
+            json_object *bs = json_object_new_object(), *bf = json_object_new_object();
+            json_object_object_add(q->out, "total",
+                                   json_object_new_int64(atoll(PQgetvalue(res, 0, 0))));
+            for (int i = 0; i < 3; i++) {
+                json_object_object_add(bs, sev[i],
+                                       json_object_new_int64(atoll(PQgetvalue(res, 0, 1 + i))));
+                json_object_object_add(bf, fam[i],
+                                       json_object_new_int64(atoll(PQgetvalue(res, 0, 4 + i))));
+            }
+            json_object_object_add(q->out, "by_severity", bs);
+            json_object_object_add(q->out, "by_family", bf);
+        } else if (q->nres == 2) {
+            json_object_object_add(q->out, "by_area", cw_pg_rows_json(res));
+        }
         break;
     case DB_ALERT:
         if (q->nres == 0)
@@ -1085,6 +1104,12 @@ static void h_alerts(cw_admin_t *a, struct evhttp_request *req, struct evkeyvalq
                      (char *[]){cw_strdup(state), cw_strdup(family), cw_strdup(area),
                                 cw_strdup(sev), cw_strdup(case_id), cw_pgparam_int(lim)},
                      result_rows);
+    static const char *const whole[] = {CW_SQL_ALERTS_TOTALS, CW_SQL_ALERTS_BY_AREA};
+    for (size_t i = 0; i < CW_ARRAY_LEN(whole); i++)
+        cw_store_job_add(job, whole[i], 5,
+                         (char *[]){cw_strdup(state), cw_strdup(family), cw_strdup(area),
+                                    cw_strdup(sev), cw_strdup(case_id)},
+                         result_rows);
     cw_store_submit(a->store, job);
 }
 

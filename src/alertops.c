@@ -6,15 +6,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the filters of /alerts: state, family, court area, severity, case ('' = any) */
+#define ALERTS_WHERE                                                                               \
+    " WHERE ($1 = '' OR state = $1) AND ($2 = '' OR family = $2)"                                  \
+    " AND ($3 = '' OR court_area = $3) AND ($4 = '' OR severity = $4)"                             \
+    " AND ($5 = '' OR case_id = $5)"
+
 const char CW_SQL_ALERTS_LIST[] =
     "SELECT dedup_key, rule, family, severity, state, NULLIF(resolution, '') AS resolution,"
     " case_id, subject, court_area, worker_id, case_type, pending_at, firing_at, resolved_at,"
     " due_at, value, threshold, acknowledged, acknowledged_by, assignee, silenced,"
-    " notify_count, updated_at FROM alerts"
-    " WHERE ($1 = '' OR state = $1) AND ($2 = '' OR family = $2)"
-    " AND ($3 = '' OR court_area = $3) AND ($4 = '' OR severity = $4)"
-    " AND ($5 = '' OR case_id = $5)"
+    " notify_count, updated_at FROM alerts" ALERTS_WHERE
     " ORDER BY coalesce(firing_at, pending_at) DESC NULLS LAST, dedup_key LIMIT $6::int";
+
+/* the whole set CW_SQL_ALERTS_LIST pages through (its first five parameters): its size and
+ * counts per severity and family, then per court area ([M]: what a page shows is counted from
+ * the set, never from the page) */
+const char CW_SQL_ALERTS_TOTALS[] =
+    "SELECT count(*) AS total,"
+    " count(*) FILTER (WHERE severity = 'critical') AS critical,"
+    " count(*) FILTER (WHERE severity = 'warning') AS warning,"
+    " count(*) FILTER (WHERE severity = 'info') AS info,"
+    " count(*) FILTER (WHERE family = 'safeguarding') AS safeguarding,"
+    " count(*) FILTER (WHERE family = 'delay') AS delay,"
+    " count(*) FILTER (WHERE family = 'prioritisation') AS prioritisation"
+    " FROM alerts" ALERTS_WHERE;
+
+const char CW_SQL_ALERTS_BY_AREA[] =
+    "SELECT court_area, count(*) AS count FROM alerts" ALERTS_WHERE
+    " GROUP BY court_area ORDER BY count(*) DESC, court_area";
 
 const char CW_SQL_ALERT_GET[] =
     "SELECT dedup_key, rule, rule_version, family, severity, state,"

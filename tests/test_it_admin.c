@@ -272,7 +272,18 @@ static void test_alerts_and_actions(void)
     CU_ASSERT(answers(get("/alerts?limit=0"), 400, "limit", NULL));
     /* SQL metacharacters are data, not SQL */
     CU_ASSERT(answers(get("/alerts?area=x%27%3B%20DROP%20TABLE%20alerts%3B--"), 200, "\"count\":0",
-                      NULL));
+                      "\"total\":0", NULL));
+    /* [M] counts come from the whole set, not the page: a page of one still says how many */
+    {
+        char want[64], wcrit[64];
+        snprintf(want, sizeof(want), "\"total\":%lld",
+                 cwt_pg_scalar(&pg, "SELECT count(*) FROM alerts WHERE state = 'firing'"));
+        snprintf(wcrit, sizeof(wcrit), "\"critical\":%lld",
+                 cwt_pg_scalar(&pg, "SELECT count(*) FROM alerts WHERE state = 'firing' AND "
+                                      "severity = 'critical'"));
+        CU_ASSERT(answers(get("/alerts?state=firing&limit=1"), 200, "\"count\":1", want, wcrit,
+                          "\"by_family\":{", "\"by_area\":[{\"court_area\":", NULL));
+    }
     const char *key = "/alerts/child_not_seen%7CA%7Ck1";
     /* fired by the clock alone at its due time: no cause event ([L]) */
     CU_ASSERT(answers(get(key), 200, "\"alert\":{", "\"history\":[{", "\"to_state\":\"firing\"",
@@ -451,7 +462,9 @@ static void test_dashboard_in_chromium(void)
     snprintf(cmd, sizeof(cmd),
              "python3 " CW_SOURCE_DIR "/tests/browser/dashboard_check.py --url "
              "http://127.0.0.1:%d/ --token " TOKEN " --screenshot " CW_BINARY_DIR
-             "/dashboard.png --trigger '%s' --expect-key 'child_not_seen|D|d1' --timeout 90 2>&1",
+             "/dashboard.png --phone-screenshot " CW_BINARY_DIR
+             "/dashboard-phone.png --trigger '%s' --expect-key 'child_not_seen|D|d1' --timeout 90 "
+             "2>&1",
              port, trig);
     int rc = cwt_run(cmd, out, sizeof(out));
     if (rc != 0)
@@ -459,6 +472,7 @@ static void test_dashboard_in_chromium(void)
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dashboard_check OK"));
     CU_ASSERT_EQUAL(stat(CW_BINARY_DIR "/dashboard.png", &st), 0);
+    CU_ASSERT_EQUAL(stat(CW_BINARY_DIR "/dashboard-phone.png", &st), 0);
     /* the page's Acknowledge went through the API into the audit trail */
     CU_ASSERT_EQUAL(cwt_pg_scalar(&pg, "SELECT count(*) FROM alert_actions WHERE dedup_key = "
                                        "'child_not_seen|D|d1' AND action = 'acknowledge'"),

@@ -12,6 +12,8 @@
 
 /** $1 state, $2 family, $3 court area, $4 severity, $5 case id ('' = any), $6 limit. */
 extern const char CW_SQL_ALERTS_LIST[];
+extern const char CW_SQL_ALERTS_TOTALS[];  /* $1-$5 as CW_SQL_ALERTS_LIST */
+extern const char CW_SQL_ALERTS_BY_AREA[]; /* $1-$5 as CW_SQL_ALERTS_LIST */
 /** $1 dedup_key: one row. */
 extern const char CW_SQL_ALERT_GET[];
 /** $1 dedup_key: its transitions in order. */

@@ -48,9 +48,25 @@ return {
   sse: Number((q('#sse-count') || {}).textContent || 0),
   rows: rows, figs: figs,
   charts: {durations: rects('chart-durations'), areas: rects('chart-areas'), alloc: rects('chart-alloc')},
+  counts: (q('#alert-counts') || {}).textContent || '',
   msg: (q('#msg') || {}).textContent || '', marker: window.__dashboardCheckMarker || null,
   href: location.href.replace(/#.*$/, ''), title: document.title
 };
+"""
+
+
+# the page's width and every visible alert row's box, rule and Acknowledge button
+LAYOUT_JS = r"""
+const vis = (e) => { if (!e) return false; const b = e.getBoundingClientRect(), s = getComputedStyle(e);
+  return b.width > 0 && b.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+let widest = '', ww = 0;
+document.querySelectorAll('body *').forEach(e => { const r = e.getBoundingClientRect().right;
+  if (r > ww) { ww = r; widest = e.tagName + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className : ''); } });
+const rows = Array.from(document.querySelectorAll('#alerts tr[data-key]')).filter(vis).map(tr => {
+  const rule = tr.querySelector('td.c-rule'), ack = tr.querySelector('button.ack');
+  return {key: tr.getAttribute('data-key'), height: tr.getBoundingClientRect().height,
+          rule: vis(rule) && rule.textContent.trim() !== '', ack: vis(ack)}; });
+return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, widest: widest + ' ' + Math.round(ww), rows: rows};
 """
 
 
@@ -109,6 +125,7 @@ def main():
     ap.add_argument("--screenshot", required=True, help="PNG written on success and on failure")
     ap.add_argument("--trigger", required=True, help="shell command that makes the daemon raise a new alert")
     ap.add_argument("--expect-key", required=True, help="substring of the dedup_key that must appear live")
+    ap.add_argument("--phone-screenshot", help="PNG of the page at 390x844 (an on-call phone)")
     ap.add_argument("--timeout", type=float, default=60, help="overall time limit in seconds (default 60)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
@@ -175,7 +192,7 @@ def main():
             "goog:chromeOptions": {
                 "binary": a.chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-background-networking", "--window-size=1280,900",
+                         "--disable-background-networking", "--window-size=1440,900",
                          "--user-data-dir=" + os.path.join(tmp, "profile")]}}}}
         sess = wd.call("POST", "/session", caps, timeout=max(5, remaining()))
         wd.session = sess["sessionId"]
@@ -253,8 +270,54 @@ def main():
             return []
 
         wait_for("waiting for the acknowledgement", acked)
-        step = "taking the screenshot"
-        save_screenshot(wd, a.screenshot)
+
+        # [M] the header counts the whole firing set, as the API (and SQL) count it, not the page
+        step = "comparing the header's counts with GET /alerts"
+        api = a.url.split("#", 1)[0].rstrip("/") + "/alerts?state=firing&limit=1"
+        req = urllib.request.Request(api, headers={"Authorization": "Bearer " + a.token} if a.token else {})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            tot = json.load(resp)
+        sev = tot.get("by_severity", {})
+        want = "%d firing: %d critical · %d warning · %d info" % (
+            tot["total"], sev.get("critical", 0), sev.get("warning", 0), sev.get("info", 0))
+
+        def counted(st):
+            if not st.get("counts", "").startswith(want):
+                return ["#alert-counts %r, want it to begin %r" % (st.get("counts"), want)]
+            return []
+
+        wait_for("waiting for the header's counts", counted)
+
+        # [M] laptop and phone: nothing runs off the right edge; on the phone each visible alert
+        # is a card at most 120 px tall that shows its rule and an Acknowledge button
+        for (w, h, shot) in ((1440, 900, a.screenshot), (390, 844, a.phone_screenshot)):
+            step = "checking the layout at %dx%d" % (w, h)
+            wd.s("POST", "/window/rect", {"width": w, "height": h})
+
+            def laid_out(st, w=w):
+                lay = wd.execute(LAYOUT_JS) or {}
+                m = []
+                if lay.get("scrollWidth", 1e9) > lay.get("innerWidth", 0):
+                    m.append("horizontal overflow: scrollWidth %s > viewport %s (widest: %s)" % (
+                        lay.get("scrollWidth"), lay.get("innerWidth"), lay.get("widest")))
+                if not lay.get("rows"):
+                    m.append("no visible alert rows")
+                for r in lay.get("rows", []):
+                    if not r["rule"]:
+                        m.append("row %s shows no rule" % r["key"])
+                    if not r["ack"]:
+                        m.append("row %s shows no Acknowledge button" % r["key"])
+                    if w < 500 and r["height"] > 120:
+                        m.append("row %s is %d px tall on the phone (at most 120)" % (r["key"], r["height"]))
+                return m[:6]
+
+            wait_for("checking the layout at %dx%d" % (w, h), laid_out)
+            if shot:
+                if w < 500:  # the phone's screen shows the alert cards, not the tiles above them
+                    wd.execute("document.getElementById('alerts-panel').scrollIntoView();")
+                    time.sleep(0.3)
+                save_screenshot(wd, shot)
+            print("layout OK at %dx%d" % (w, h))
         figs = state.get("figs", {})
         shown = sum(1 for v in figs.values() if numeric(v))
         print("dashboard_check OK: rows=%d (before trigger %d) sse_events=%d figures_shown=%d/%d "
