@@ -916,26 +916,49 @@ static void h_healthz(cw_admin_t *a, struct evhttp_request *req)
     reply_json(req, 200, o);
 }
 
-static void h_readyz(cw_admin_t *a, struct evhttp_request *req)
+/* What /readyz answers and casewatch_ready reports. */
+typedef struct readiness {
+    int owned;
+    int64_t max_lag;
+    bool lag_known, db, lag_ok, ready;
+    const char *unready; /* a reason beyond the checks, or NULL */
+} readiness_t;
+
+static readiness_t readiness(cw_admin_t *a)
 {
-    cw_metrics_part_t parts[MAX_PARTS];
-    int owned = cw_pipeline_partitions(a->pipeline, parts, MAX_PARTS);
-    int n = owned < MAX_PARTS ? owned : MAX_PARTS;
-    int64_t max_lag = 0;
-    bool lag_known = true;
+    static cw_metrics_part_t parts[MAX_PARTS];
+    readiness_t r = {.lag_known = true};
+    r.owned = cw_pipeline_partitions(a->pipeline, parts, MAX_PARTS);
+    int n = r.owned < MAX_PARTS ? r.owned : MAX_PARTS;
+    bool applied = false;
     for (int i = 0; i < n; i++) {
+        applied |= parts[i].committed > 0;
         if (parts[i].high < 0) {
-            lag_known = false;
+            r.lag_known = false;
             continue;
         }
         int64_t lag = parts[i].high - parts[i].committed;
-        if (lag > max_lag)
-            max_lag = lag;
+        if (lag > r.max_lag)
+            r.max_lag = lag;
     }
-    bool db = cw_pipeline_db_ready(a->pipeline);
-    bool lag_ok = a->cfg->admin_ready_max_lag == 0 || max_lag <= a->cfg->admin_ready_max_lag;
-    const char *unready = cw_pipeline_unready(a->pipeline);
-    bool ready = db && owned > 0 && lag_ok && !unready;
+    r.db = cw_pipeline_db_ready(a->pipeline);
+    r.lag_ok = a->cfg->admin_ready_max_lag == 0 || r.max_lag <= a->cfg->admin_ready_max_lag;
+    r.unready = cw_pipeline_unready(a->pipeline);
+    /* [M] never ready with figures as of the epoch: on the event clock, partitions that have
+     * applied something have a time (restored from PostgreSQL when they load) */
+    if (!r.unready && a->cfg->event_clock && applied && cw_pipeline_now(a->pipeline) <= 0)
+        r.unready = "the event clock is not restored yet (partitions loading)";
+    r.ready = r.db && r.owned > 0 && r.lag_ok && !r.unready;
+    return r;
+}
+
+static void h_readyz(cw_admin_t *a, struct evhttp_request *req)
+{
+    readiness_t rd = readiness(a);
+    int owned = rd.owned;
+    int64_t max_lag = rd.max_lag;
+    bool lag_known = rd.lag_known, db = rd.db, lag_ok = rd.lag_ok, ready = rd.ready;
+    const char *unready = rd.unready;
     json_object *o = json_object_new_object(), *c = json_object_new_object(), *x;
     json_object_object_add(o, "ready", json_object_new_boolean(ready));
     if (unready) /* not co-partitioned, another rule set than the group's, fatal */
@@ -1018,6 +1041,7 @@ static void h_metrics(cw_admin_t *a, struct evhttp_request *req)
         .duplicates = s->duplicates,
         .stale_skipped = s->stale_skipped,
         .merge_out_of_order = s->merge_out_of_order,
+        .ready = readiness(a).ready,
         .dead_letters = s->dead_letters,
         .dead_by_reason = s->dead_by_reason,
         .reason_names = reasons,

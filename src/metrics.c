@@ -176,6 +176,10 @@ char *cw_metrics_render(const cw_metrics_in_t *in, size_t *len)
     one(&p, "casewatch_messages_stale_total", "counter",
         "Messages below the position already consumed (re-deliveries, skipped).",
         (double)in->stale_skipped);
+    one(&p, "casewatch_ready", "gauge",
+        "1 when GET /readyz answers ready (PostgreSQL up, partitions owned and loaded, lag "
+        "within [admin] ready_max_lag), else 0.",
+        in->ready ? 1.0 : 0.0);
     one(&p, "casewatch_merge_out_of_order_total", "counter",
         "Messages read after another lane of their partition had gone past their occurred_at "
         "(a lane taken as at its end was not: skew beyond [daemon] merge_idle_ms).",

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libcunit1-dev libinih-dev libjson-c-dev libsystemd-dev kcat postgresql
       protobuf-compiler python3-protobuf valgrind systemd chromium chromium-driver
-      clang libclang-rt-14-dev openjdk-17-jre-headless maven"
+      clang libclang-rt-14-dev openjdk-17-jre-headless maven prometheus"
 if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -668,8 +668,29 @@ static void test_descriptor_reserve(void)
 #define ABUSE_TIMEOUT_MS 2000
 #define ABUSE_NOFILE     512
 
+/* the part of /report a restart must serve unchanged ([M]: the event clock is restored from
+ * PostgreSQL, never the epoch): as_of and the headline figures' values */
+static char *report_head(void)
+{
+    cwt_http_resp_t r = get("/report");
+    char *out = NULL;
+    const char *a = r.body ? strstr(r.body, "\"as_of\":\"") : NULL;
+    const char *o = r.body ? strstr(r.body, "{\"name\":\"open_cases\",\"case_type\":\"all\"") : NULL;
+    if (r.status == 200 && a && o) {
+        const char *oe = strchr(o, '}');
+        size_t n = (size_t)(oe - o) + 1;
+        out = malloc(32 + n);
+        snprintf(out, 32 + n, "%.20s %.*s", a + 9, (int)n, o);
+    }
+    cwt_http_free(&r);
+    return out;
+}
+
 static void test_restart_with_limits(void)
 {
+    char *head_before = report_head();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(head_before);
+    CU_ASSERT_PTR_NULL(strstr(head_before, "1970"));
     CU_ASSERT_EQUAL_FATAL(cwt_daemon_stop(daemon_pid, SIGTERM, 15000), 0);
     char extra[256], wrap[1024];
     snprintf(extra, sizeof(extra),
@@ -705,6 +726,16 @@ static void test_restart_with_limits(void)
         cwt_http_free(&r);
     }
     CU_ASSERT_FATAL(ready);
+    /* ready means the figures it served before: as of the same day, not 1970 */
+    char *head_after = report_head();
+    CU_ASSERT_PTR_NOT_NULL(head_after);
+    if (head_after && strcmp(head_after, head_before)) {
+        fprintf(stderr, "\n/report before the restart: %s\n          after: %s\n", head_before,
+                head_after);
+        CU_FAIL("a restart changed what /report serves");
+    }
+    free(head_before);
+    free(head_after);
     char cmd[700], out[256];
     snprintf(cmd, sizeof(cmd), "grep -c 'descriptors: limit %d, of which at most %d' %s",
              ABUSE_NOFILE, ABUSE_CONNS, log_path);

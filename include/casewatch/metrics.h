@@ -63,6 +63,7 @@ typedef struct cw_metrics_alerts {
 typedef struct cw_metrics_in {
     /* ingest */
     uint64_t consumed, applied, duplicates, stale_skipped, dead_letters, merge_out_of_order;
+    bool ready; /* what GET /readyz answers */
     const uint64_t *dead_by_reason; /**< indexed by cw_reject_t */
     const char *const *reason_names;
     int nreasons;
