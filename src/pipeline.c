@@ -701,7 +701,11 @@ static void release(cw_pipeline_t *p, int s)
  * of the empty lane's newest read time, so applying it could pass the due time of an event
  * that lane is still to deliver (a lane's own events come in occurred_at order, up to
  * lateness). A dead letter moves no clock and never waits. */
-static int64_t lateness(const cw_pipeline_t *p);
+/* The lateness the event clock allows; the wall clock allows none (it is the time now). */
+static int64_t lateness(const cw_pipeline_t *p)
+{
+    return p->cfg->event_clock ? p->cfg->allowed_lateness_ms : 0;
+}
 
 static int64_t merge_hold_ms(const cw_pipeline_t *p, const int *lane, const int64_t *head, int n,
                              int w)
@@ -786,12 +790,8 @@ static void drain(cw_pipeline_t *p, int32_t partition)
         }
         for (int k = 0; k < n; k++) {
             part_slot_t *sk = &p->slots[lane[k]];
-            if (k != w && head[k] == CW_MERGE_EMPTY && head[w] > sk->passed_occ) {
-                int64_t low;
+            if (k != w && head[k] == CW_MERGE_EMPTY && head[w] > sk->passed_occ)
                 sk->passed_occ = head[w];
-                sk->passed_mono = cw_mono_ms();
-                sk->passed_end = slot_log_end(p, lane[k], &low);
-            }
         }
         release(p, lane[w]);
         released = true;
@@ -855,15 +855,10 @@ static void on_message(void *arg, const rd_kafka_message_t *m)
     if (!h->dead && slot->passed_occ >= 0) {
         if (h->ev.pb->occurred_at < slot->passed_occ) {
             p->stats.merge_out_of_order++;
-            cw_log_debug("pipeline: %s[%d] offset %lld (occurred %lld) read %lld ms after another "
-                        "lane went past it to %lld (%lld ms later), this lane taken as at its "
-                        "end %lld",
-                        slot->topic, slot->partition, (long long)m->offset,
-                        (long long)h->ev.pb->occurred_at,
-                        (long long)(h->arrived_mono - slot->passed_mono),
-                        (long long)slot->passed_occ,
-                        (long long)(slot->passed_occ - h->ev.pb->occurred_at),
-                        (long long)slot->passed_end);
+            cw_log_debug("pipeline: %s[%d] offset %lld (occurred %lld) read after another lane "
+                         "of its partition went past it to %lld",
+                         slot->topic, slot->partition, (long long)m->offset,
+                         (long long)h->ev.pb->occurred_at, (long long)slot->passed_occ);
         }
         slot->passed_occ = -1;
     }
@@ -1056,12 +1051,6 @@ static void advance_event_clock(cw_pipeline_t *p)
     int64_t wm = lagging ? lo : hi;
     if (wm > p->watermark)
         p->watermark = wm;
-}
-
-/* The lateness the event clock allows; the wall clock allows none (it is the time now). */
-static int64_t lateness(const cw_pipeline_t *p)
-{
-    return p->cfg->event_clock ? p->cfg->allowed_lateness_ms : 0;
 }
 
 static cw_deadlines_t *pheap(void *arg, int32_t partition)

@@ -79,7 +79,7 @@ typedef struct part_slot {
     /* the latest occurred_at another lane released while this one was empty and taken as at
      * its log end (-1: none since its last message): a message read later that occurred
      * before it was merged out of order */
-    int64_t passed_occ, passed_mono, passed_end;
+    int64_t passed_occ;
     int64_t read_occ; /* the newest occurred_at read from it (-1: none since its assignment) */
 } part_slot_t;
 
