@@ -47,6 +47,7 @@
 #include <time.h>
 
 #define GEN_FLUSH_MS         120000 /* how long to wait for the last delivery reports */
+#define GEN_METADATA_MS      10000  /* how long to wait for the topics' partitions at start */
 #define GEN_REORDER_WINDOW   256    /* a reordered event waits at most this many messages */
 #define GEN_DUP_WINDOW       50     /* a duplicate follows its original within this many */
 #define GEN_LATE_MIN_DAYS    1      /* late events arrive 1..14 simulated days after occurred_at */
@@ -1034,8 +1035,16 @@ int main(int argc, char **argv)
     if (rc == 0 && o.kafka) {
         bool bad_conf = false;
         r->sink.rk = producer_new(&o, &r->sink, &bad_conf);
-        if (!r->sink.rk)
+        if (!r->sink.rk) {
             rc = bad_conf ? 2 : 1;
+        } else {
+            /* both topics known before the first message: they are appended in the order
+             * they are published (up to the producer's batching), which is what a consumer
+             * merging them by occurred_at can absorb */
+            const char *const topics[] = {o.topic, o.hearing_topic};
+            (void)cw_tools_producer_learn_topics("casewatch-gen", r->sink.rk, topics, 2,
+                                                 GEN_METADATA_MS);
+        }
     }
 
     if (rc == 0) {

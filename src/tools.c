@@ -82,6 +82,30 @@ rd_kafka_t *cw_tools_producer_new(const char *prog, const char *const (*defaults
     return rk; /* owns conf now */
 }
 
+int cw_tools_producer_learn_topics(const char *prog, rd_kafka_t *rk, const char *const *topics,
+                                   size_t ntopics, int timeout_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ntopics; i++) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err =
+            t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : rd_kafka_last_error();
+        if (!err && (md->topic_cnt != 1 || md->topics[0].err))
+            err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (err) {
+            fprintf(stderr, "%s: topic %s: %s (producing anyway)\n", prog, topics[i],
+                    rd_kafka_err2str(err));
+            rc = -1;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (t)
+            rd_kafka_topic_destroy(t);
+    }
+    return rc;
+}
+
 bool cw_tools_kafka_error(const char *prog, rd_kafka_t *rk, int err, const char *reason)
 {
     if (err == RD_KAFKA_RESP_ERR__FATAL) {

@@ -39,7 +39,7 @@
  * history quiet for 2 s; then alert_history's firing/resolved rows (no repeats, case-scoped
  * keys: area and worker rules run on periodic snapshots the dry run has not got) equal the dry
  * run's list as a multiset of (dedup_key, state, resolution, at in ms). The first 20
- * differences and the counts are printed: "history[RUN]: …".
+ * differences (CWT_HISTORY_DIFFS=N: N) and the counts are printed: "history[RUN]: …".
  *
  * Budget: ~80 s on 2 cores at the daemon's pre-[L] speed (a and f, one transaction per event,
  * take ~17 s and ~11 s; d's paced window ~12 s); a run whose daemon has not applied the whole

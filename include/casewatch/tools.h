@@ -58,6 +58,17 @@ rd_kafka_t *cw_tools_producer_new(const char *prog, const char *const (*defaults
                                   cw_tools_error_fn *error_cb, bool *bad_conf);
 
 /**
+ * @brief Learn the partitions of each of a producer's topics before its first message (a
+ *        metadata request per topic): a topic first produced to in the middle of a burst
+ *        otherwise waits for its own lookup behind the other topics' messages, appended
+ *        hundreds of milliseconds after messages that were produced after its own.
+ * @returns 0, or -1 after printing which topic is not known within timeout_ms (the messages
+ *          still go; librdkafka goes on looking it up).
+ */
+int cw_tools_producer_learn_topics(const char *prog, rd_kafka_t *rk, const char *const *topics,
+                                   size_t ntopics, int timeout_ms);
+
+/**
  * @brief Report a librdkafka error callback's error on stderr, for a tool's error_cb.
  * @returns true if the error is fatal (the producer cannot go on: the caller stops sending),
  *          false for a transient one librdkafka recovers from itself.

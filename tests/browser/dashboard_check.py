@@ -7,11 +7,15 @@ Standard library only: drives Chromium through chromedriver's W3C WebDriver HTTP
      (with #token=T when --token is given);
   2. waits until the event stream is connected (#live[data-live=true]), the headline figure
      #fig-open_cases shows a number and the area chart #chart-areas has a bar;
-  3. records the alert rows, runs --trigger (a shell command that makes the daemon raise a new
+  3. (with --trigger) records the alert rows, runs --trigger (a shell command that makes the daemon raise a new
      alert), then waits until a row whose data-key contains --expect-key appears (or changes
      state) through the event stream -- same page, no reload -- and #sse-count > 0;
-  4. clicks that row's Acknowledge button and waits until its data-acked is "true";
-  5. saves a screenshot and prints one summary line.
+  4. (with --trigger) clicks that row's Acknowledge button and waits until its data-acked is
+     "true";
+  then compares the header's counts with GET /alerts (at least --min-firing firing), checks the
+  layout at 1440x900 and at 390x844 (no horizontal overflow; every visible alert shows its rule
+  and an Acknowledge button; rows at most 120 px tall on the phone);
+  5. saves the screenshots and prints one summary line.
 
 Exit 0 on success. On failure it prints what was missing, the #live state and the browser's
 console log, still saves the screenshot, and exits 1. chromedriver and the browser are stopped
@@ -123,13 +127,18 @@ def main():
     ap.add_argument("--url", required=True, help="the dashboard, e.g. http://127.0.0.1:PORT/")
     ap.add_argument("--token", help="API token; appended to the URL as #token=T")
     ap.add_argument("--screenshot", required=True, help="PNG written on success and on failure")
-    ap.add_argument("--trigger", required=True, help="shell command that makes the daemon raise a new alert")
-    ap.add_argument("--expect-key", required=True, help="substring of the dedup_key that must appear live")
+    ap.add_argument("--trigger", help="shell command that makes the daemon raise a new alert (with --expect-key;"
+                    " without both, steps 3 and 4 are left out: the figures, counts and layout of what is loaded)")
+    ap.add_argument("--expect-key", help="substring of the dedup_key that must appear live")
+    ap.add_argument("--min-firing", type=int, default=0,
+                    help="GET /alerts must count at least this many firing alerts (a year of data loaded)")
     ap.add_argument("--phone-screenshot", help="PNG of the page at 390x844 (an on-call phone)")
     ap.add_argument("--timeout", type=float, default=60, help="overall time limit in seconds (default 60)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     a = ap.parse_args()
+    if (a.trigger is None) != (a.expect_key is None):
+        ap.error("--trigger and --expect-key go together")
 
     deadline = time.monotonic() + a.timeout
     tmp = tempfile.mkdtemp(prefix="dashboard-check-")
@@ -220,56 +229,58 @@ def main():
         before = {r["key"]: r for r in state["rows"]}
         wd.execute("window.__dashboardCheckMarker = arguments[0];", "m%d" % os.getpid())
 
-        step = "running --trigger"
-        try:
-            tr = subprocess.run(a.trigger, shell=True, timeout=max(1, remaining()), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        except subprocess.TimeoutExpired:
-            raise Failure("--trigger did not finish in time: %s" % a.trigger) from None
-        if tr.returncode != 0:
-            raise Failure("--trigger exited with status %d: %s\n%s" % (
-                tr.returncode, a.trigger, tr.stdout.decode(errors="replace")[-2000:]))
+        key = "-"
+        if a.trigger is not None:
+            step = "running --trigger"
+            try:
+                tr = subprocess.run(a.trigger, shell=True, timeout=max(1, remaining()), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            except subprocess.TimeoutExpired:
+                raise Failure("--trigger did not finish in time: %s" % a.trigger) from None
+            if tr.returncode != 0:
+                raise Failure("--trigger exited with status %d: %s\n%s" % (
+                    tr.returncode, a.trigger, tr.stdout.decode(errors="replace")[-2000:]))
 
-        step = "waiting for the triggered alert"
-        found = {}
+            step = "waiting for the triggered alert"
+            found = {}
 
-        def triggered(st):
-            m = []
-            if st.get("marker") != "m%d" % os.getpid():
-                m.append("the page was reloaded (rows must arrive over the event stream)")
-            hits = [r for r in st["rows"] if a.expect_key in r["key"]]
-            fresh = [r for r in hits if r["sse"] > 0 and (
-                r["key"] not in before or before[r["key"]]["state"] != r["state"] or before[r["key"]]["sse"] < r["sse"])]
-            if not fresh:
-                m.append("no row with data-key containing %r %s (rows: %d; matching rows not new or changed via SSE: %d)"
-                         % (a.expect_key, "arrived via SSE", len(st["rows"]), len(hits)))
-            else:
-                found["row"] = fresh[0]
-            if st.get("sse", 0) <= 0:
-                m.append("#sse-count is %r, want > 0" % st.get("sse"))
-            return m
+            def triggered(st):
+                m = []
+                if st.get("marker") != "m%d" % os.getpid():
+                    m.append("the page was reloaded (rows must arrive over the event stream)")
+                hits = [r for r in st["rows"] if a.expect_key in r["key"]]
+                fresh = [r for r in hits if r["sse"] > 0 and (
+                    r["key"] not in before or before[r["key"]]["state"] != r["state"] or before[r["key"]]["sse"] < r["sse"])]
+                if not fresh:
+                    m.append("no row with data-key containing %r %s (rows: %d; matching rows not new or changed via SSE: %d)"
+                             % (a.expect_key, "arrived via SSE", len(st["rows"]), len(hits)))
+                else:
+                    found["row"] = fresh[0]
+                if st.get("sse", 0) <= 0:
+                    m.append("#sse-count is %r, want > 0" % st.get("sse"))
+                return m
 
-        wait_for("waiting for the triggered alert", triggered)
-        key = found["row"]["key"]
+            wait_for("waiting for the triggered alert", triggered)
+            key = found["row"]["key"]
 
-        step = "acknowledging " + key
-        btn = wd.execute(
-            "for (const tr of document.querySelectorAll('#alerts tr[data-key]'))"
-            "  if (tr.getAttribute('data-key') === arguments[0]) return tr.querySelector('button.ack');"
-            "return null;", key)
-        if not isinstance(btn, dict) or ELEMENT not in btn:
-            raise Failure("row %r has no .ack button" % key)
-        wd.s("POST", "/element/%s/click" % btn[ELEMENT], {})
+            step = "acknowledging " + key
+            btn = wd.execute(
+                "for (const tr of document.querySelectorAll('#alerts tr[data-key]'))"
+                "  if (tr.getAttribute('data-key') === arguments[0]) return tr.querySelector('button.ack');"
+                "return null;", key)
+            if not isinstance(btn, dict) or ELEMENT not in btn:
+                raise Failure("row %r has no .ack button" % key)
+            wd.s("POST", "/element/%s/click" % btn[ELEMENT], {})
 
-        def acked(st):
-            r = [x for x in st["rows"] if x["key"] == key]
-            if not r:
-                return ["row %r disappeared" % key]
-            if r[0]["acked"] != "true":
-                return ["row %r data-acked=%r (message: %r)" % (key, r[0]["acked"], st.get("msg"))]
-            return []
+            def acked(st):
+                r = [x for x in st["rows"] if x["key"] == key]
+                if not r:
+                    return ["row %r disappeared" % key]
+                if r[0]["acked"] != "true":
+                    return ["row %r data-acked=%r (message: %r)" % (key, r[0]["acked"], st.get("msg"))]
+                return []
 
-        wait_for("waiting for the acknowledgement", acked)
+            wait_for("waiting for the acknowledgement", acked)
 
         # [M] the header counts the whole firing set, as the API (and SQL) count it, not the page
         step = "comparing the header's counts with GET /alerts"
@@ -277,6 +288,8 @@ def main():
         req = urllib.request.Request(api, headers={"Authorization": "Bearer " + a.token} if a.token else {})
         with urllib.request.urlopen(req, timeout=10) as resp:
             tot = json.load(resp)
+        if tot["total"] < a.min_firing:
+            raise Failure("GET /alerts counts %d firing, want at least %d" % (tot["total"], a.min_firing))
         sev = tot.get("by_severity", {})
         want = "%d firing: %d critical · %d warning · %d info" % (
             tot["total"], sev.get("critical", 0), sev.get("warning", 0), sev.get("info", 0))

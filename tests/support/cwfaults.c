@@ -738,15 +738,20 @@ bool cwf_history_settle(const cwt_pg_t *db, int quiet_ms, int timeout_ms)
     return false;
 }
 
-/* print the first 20 differences: side, key, state, resolution, time, cause */
+/* print the first 20 (CWT_HISTORY_DIFFS) differences: side, key, state, resolution, time, cause */
 static void list_history_differences(const cwt_pg_t *db)
 {
     PGconn *c = cwt_pg_connect(db);
     if (!c)
         return;
-    PGresult *q = PQexec(
-        c, "SELECT side, k, s, r, t, to_char(to_timestamp(t / 1000.0) AT TIME ZONE 'UTC', "
-           "'YYYY-MM-DD HH24:MI:SS.MS'), cause FROM fx_hist_diff ORDER BY k, t, side LIMIT 20");
+    /* CWT_HISTORY_DIFFS=N lists N (default 20) */
+    const char *lim = getenv("CWT_HISTORY_DIFFS");
+    char sql[400];
+    snprintf(sql, sizeof(sql),
+             "SELECT side, k, s, r, t, to_char(to_timestamp(t / 1000.0) AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD HH24:MI:SS.MS'), cause FROM fx_hist_diff ORDER BY k, t, side LIMIT %d",
+             lim && atoi(lim) > 0 ? atoi(lim) : 20);
+    PGresult *q = PQexec(c, sql);
     if (PQresultStatus(q) == PGRES_TUPLES_OK)
         for (int i = 0; i < PQntuples(q); i++)
             say("  %-15s %s %s%s%s at %s (%s) cause %s", PQgetvalue(q, i, 0), PQgetvalue(q, i, 1),
